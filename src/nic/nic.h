@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The NIC boundary. Everything above (sockets, registration cache users)
+ * talks to a NIC only through struct san_nic_ops, so another backend (a real
+ * fabric through libfabric, or a mock) plugs in without touching them.
+ *
+ * Locking: each NIC has one engine lock (ops->lock/unlock). post_*, key_*,
+ * ep_* state queries and progress are called with it held; op->done() is
+ * called with it held. mem_reg/mem_dereg are called WITHOUT it (pinning is
+ * slow and must not stall the engine) and are thread-safe on their own.
+ */
+#ifndef SAN_NIC_H
+#define SAN_NIC_H
+
+#include <san.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct san_nic;
+struct san_nic_ep;
+struct san_nic_listener;
+
+/* A NIC registration: [base, base+len) is pinned and usable by the NIC.
+ * Created by mem_reg, released by mem_dereg. The NIC keeps it alive (and
+ * pinned) past mem_dereg while its own transfers or keys still use it. */
+struct san_nic_mr {
+	uintptr_t base;
+	size_t len;
+};
+
+/* One element of a scatter/gather list, already checked against mr. */
+struct san_nic_sge {
+	uintptr_t addr;
+	size_t len;
+	struct san_nic_mr *mr;
+};
+
+/* A posted operation. The caller owns the memory; the NIC owns the fields
+ * below "private" from post_* until done() is called (exactly once). */
+struct san_nic_op {
+	int opcode;          /* SAN_OP_* */
+	int nsge;
+	struct san_nic_sge *sge;
+	uint64_t rkey;       /* RDMA: the peer's key */
+	uint64_t roff;       /* RDMA: offset in the peer's registration */
+	int status;          /* result, set before done() */
+	size_t bytes;
+	void (*done)(struct san_nic_op *op);
+	/* private to the NIC */
+	struct san_nic_op *next;
+	uint64_t id;
+	size_t len;          /* sum of sge lengths */
+};
+
+enum san_nic_ep_state {
+	SAN_NIC_EP_OPEN = 0,
+	SAN_NIC_EP_FAILED,   /* peer gone or protocol error: -ECONNRESET */
+	SAN_NIC_EP_CLOSED,   /* ep_close called */
+};
+
+struct san_nic_stats {
+	uint64_t pins, unpins, pinned_bytes, keys_active;
+};
+
+struct san_nic_ops {
+	const char *name;
+	int (*open)(const struct san_config *c, struct san_nic **nic_out);
+	/* Every ep and listener must be closed first. */
+	void (*close)(struct san_nic *nic);
+
+	void (*lock)(struct san_nic *nic);
+	void (*unlock)(struct san_nic *nic);
+
+	/* Pins [addr, addr+len) (page-aligned) for the NIC. Returns 0,
+	 * -EFAULT, -ENOMEM (pinnable memory exhausted), -ENOSPC (no NIC slot
+	 * left), -EOPNOTSUPP (memory the kernel will not pin long-term). */
+	int (*mem_reg)(struct san_nic *nic, void *addr, size_t len, struct san_nic_mr **mr_out);
+	void (*mem_dereg)(struct san_nic *nic, struct san_nic_mr *mr);
+
+	int (*listen)(struct san_nic *nic, const char *addr, struct san_nic_listener **l_out);
+	int (*listener_addr)(struct san_nic_listener *l, char *buf, size_t len);
+	/* accept and connect run the handshake; call them without the lock. */
+	int (*accept)(struct san_nic_listener *l, int timeout_ms, struct san_nic_ep **ep_out);
+	void (*listener_close)(struct san_nic_listener *l);
+	int (*connect)(struct san_nic *nic, const char *addr, struct san_nic_ep **ep_out);
+
+	/* Lock held. Completes every outstanding op with -ECANCELED, revokes
+	 * every key, waits for the ep's I/O to drain, frees the ep. */
+	void (*ep_close)(struct san_nic_ep *ep);
+	int (*ep_state)(struct san_nic_ep *ep);
+	uint64_t (*ep_nonce)(struct san_nic_ep *ep);
+
+	/* Lock held. Exposes [addr, addr+len) inside mr to the peer of ep with
+	 * rights SAN_MEM_*; returns a fresh random key. key_revoke: the peer's
+	 * next use fails; returns 0 or -EINVAL (no such key). */
+	int (*key_add)(struct san_nic_ep *ep, struct san_nic_mr *mr, uintptr_t addr, size_t len,
+		       int rights, uint64_t *key_out);
+	int (*key_revoke)(struct san_nic_ep *ep, uint64_t key);
+
+	/* Lock held. Returns 0 (done() will be called) or -ECONNRESET. */
+	int (*post)(struct san_nic_ep *ep, struct san_nic_op *op);
+
+	/* Lock held. Processes whatever the kernel has finished; returns the
+	 * number of ops completed. */
+	int (*progress)(struct san_nic *nic);
+	/* Lock held; drops it while sleeping until the NIC has something to
+	 * process or timeout_ms passes (-1: no limit). Returns 0. */
+	int (*wait)(struct san_nic *nic, int timeout_ms);
+
+	void (*stats)(struct san_nic *nic, struct san_nic_stats *st);
+};
+
+extern const struct san_nic_ops san__nic_uring_ops;
+
+#endif

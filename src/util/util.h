@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/* Small helpers shared by every layer. Includes nothing from above. */
+#ifndef SAN_UTIL_H
+#define SAN_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+
+#define SAN_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define SAN_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define SAN_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define san_likely(x) __builtin_expect(!!(x), 1)
+#define san_unlikely(x) __builtin_expect(!!(x), 0)
+#define san_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+static inline uint64_t san__now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline void san__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+static inline size_t san__page_size(void)
+{
+	return 4096; /* x86_64 and arm64 4K kernels; checked at provider open */
+}
+
+/* 64 random bits from the kernel's CSPRNG (getrandom). Returns 0 or -errno. */
+int san__random64(uint64_t *out);
+
+/* Diagnostics to stderr, prefixed "libsan: ", for conditions the caller
+ * cannot see in a return value. Silenced by SAN_QUIET=1. */
+void san__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A parsed "tcp:HOST:PORT" / "unix:PATH" / "unix:@NAME" address. */
+struct san_addr {
+	int family; /* AF_INET, AF_INET6, AF_UNIX */
+	socklen_t len;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in4;
+		struct sockaddr_in6 in6;
+		struct sockaddr_un un;
+		struct sockaddr_storage ss;
+	} u;
+};
+
+/* Parses addr. Host names are resolved (numeric literals first). Returns 0,
+ * -EINVAL (malformed, empty, port out of range, path too long) or
+ * -EHOSTUNREACH (name does not resolve). */
+int san__addr_parse(const char *addr, struct san_addr *out);
+/* Parses without name resolution: literals only (what the fuzzer drives). */
+int san__addr_parse_numeric(const char *addr, struct san_addr *out);
+/* Formats a socket address in the same syntax. Returns its length or -ENOSPC. */
+int san__addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t cap);
+
+/* Parses a size: decimal digits with an optional K, M, G or T suffix
+ * (powers of 1024). Returns 0 or -EINVAL (empty, junk, overflow). */
+int san__parse_size(const char *s, uint64_t *out);
+
+#endif

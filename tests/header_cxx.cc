@@ -1,0 +1,3 @@
+#include <san.h>
+#include <san/wsp.h>
+int san_header_cxx_compiles;
