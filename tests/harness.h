@@ -256,9 +256,9 @@ static inline pid_t san_test_fork(int (*fn)(void *arg, int ctl), void *arg, int 
 		san_test_enter_peer_netns();
 		san_test_mark();
 		rc = fn(arg, sv[1]);
-		close(sv[1]);
 		if (rc == 0)
-			san_test_check_leaks();
+			san_test_check_leaks(); /* baseline included ctl */
+		close(sv[1]);
 		fflush(NULL);
 		_exit(rc);
 	}

@@ -50,6 +50,7 @@ struct san_nic_op {
 	struct san_nic_op *next;
 	uint64_t id;
 	size_t len;          /* sum of sge lengths */
+	int pend;            /* parts not yet done (frame out, response in) */
 };
 
 enum san_nic_ep_state {

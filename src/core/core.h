@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The socket layer: what san.h promises, on top of a NIC (nic/nic.h) and
+ * the registration path (mem.c, where the cache slots in).
+ *
+ * Locking. The NIC's engine lock protects every socket's operation state,
+ * its registrations list and the handle table, so that posting and
+ * completing take one lock. Pinning and unpinning (mem.c) run outside it.
+ * ctl_lock protects the provider's lists of sockets and listeners; it is
+ * taken before the engine lock when both are needed.
+ */
+#ifndef SAN_CORE_H
+#define SAN_CORE_H
+
+#include <san.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "nic/nic.h"
+#include "util/util.h"
+
+struct san_mem; /* a pinned range from mem.c */
+
+enum { REG_LOCAL = 1, REG_RDMA = 2 };
+
+/* One registration the application made on a socket. */
+struct san_reg {
+	struct san_reg *next;       /* engine lock: the socket's list */
+	struct san_socket *s;
+	uintptr_t addr;
+	size_t len;
+	int flags;                  /* SAN_MEM_* */
+	int kind;                   /* REG_LOCAL, REG_RDMA */
+	san_handle handle;          /* REG_LOCAL */
+	uint64_t key;               /* REG_RDMA */
+	struct san_mem *mem;
+	int inuse;                  /* engine lock: outstanding local ops using it */
+};
+
+struct san_socket {
+	san_provider *p;
+	struct san_nic_ep *ep;
+	struct san_socket *next, *prev;  /* ctl_lock */
+	/* engine lock: */
+	struct san_reg *regs;
+	struct san_completion *cq;       /* ring of max_outstanding */
+	unsigned cq_head, cq_count;
+	unsigned outstanding;            /* posted and not yet returned by san_poll */
+	bool closing;
+};
+
+struct san_listener {
+	san_provider *p;
+	struct san_nic_listener *nl;
+	struct san_listener *next, *prev; /* ctl_lock */
+};
+
+struct hslot {
+	struct san_reg *reg;
+	uint32_t gen;
+	uint32_t next_free;
+};
+
+struct san_provider {
+	struct san_config cfg;
+	const struct san_nic_ops *nic_ops;
+	struct san_nic *nic;
+	void *rcache;                    /* mem.c's cache, NULL when off */
+	pthread_mutex_t ctl_lock;
+	struct san_socket *sockets;      /* ctl_lock */
+	struct san_listener *listeners;  /* ctl_lock */
+	/* engine lock: the handle table */
+	struct hslot *hslots;
+	uint32_t hcap, hfree;            /* hfree: head of free list, UINT32_MAX = none */
+	_Atomic uint64_t reg_hits, reg_misses;
+};
+
+/* mem.c: the registration path. Returns a pinned range covering the pages
+ * of [addr, addr+len) (a cache hit or a fresh pin). */
+int san__mem_open(san_provider *p);
+void san__mem_close(san_provider *p);
+int san__mem_get(san_provider *p, void *addr, size_t len, struct san_mem **m_out);
+void san__mem_put(san_provider *p, struct san_mem *m);
+struct san_nic_mr *san__mem_mr(struct san_mem *m);
+int san__mem_invalidate(san_provider *p, void *addr, size_t len);
+void san__mem_socket_closed(san_provider *p);
+void san__mem_stats(san_provider *p, struct san_stats *st);
+
+/* reg.c */
+struct san_reg *san__reg_find_handle(san_socket *s, san_handle h);
+/* Resolves one buffer of an operation: checks coverage and rights. */
+int san__reg_resolve(san_socket *s, const struct san_buf *b, int right, struct san_reg **r_out);
+void san__reg_release_all(san_socket *s, struct san_reg **list_out);
+
+/* config.c */
+int san__config_check(const struct san_config *c);
+
+#endif

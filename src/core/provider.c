@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/* The provider and its sockets and listeners: lifetimes and lists. */
+#include "core.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int san_provider_open(const struct san_config *c, san_provider **p_out)
+{
+	san_provider *p;
+	int rc;
+
+	if (!p_out)
+		return -EINVAL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	if (c)
+		p->cfg = *c;
+	else
+		san_config_init(&p->cfg);
+	rc = san__config_check(&p->cfg);
+	if (rc)
+		goto out_free;
+	pthread_mutex_init(&p->ctl_lock, NULL);
+	p->hfree = UINT32_MAX;
+	p->nic_ops = &san__nic_uring_ops;
+	rc = p->nic_ops->open(&p->cfg, &p->nic);
+	if (rc)
+		goto out_lock;
+	rc = san__mem_open(p);
+	if (rc)
+		goto out_nic;
+	*p_out = p;
+	return 0;
+
+out_nic:
+	p->nic_ops->close(p->nic);
+out_lock:
+	pthread_mutex_destroy(&p->ctl_lock);
+out_free:
+	free(p);
+	return rc;
+}
+
+void san_provider_close(san_provider *p)
+{
+	if (!p)
+		return;
+	for (;;) {
+		san_socket *s;
+		san_listener *l;
+
+		pthread_mutex_lock(&p->ctl_lock);
+		s = p->sockets;
+		l = p->listeners;
+		pthread_mutex_unlock(&p->ctl_lock);
+		if (s)
+			san_close(s);
+		else if (l)
+			san_listener_close(l);
+		else
+			break;
+	}
+	san__mem_close(p);
+	p->nic_ops->close(p->nic);
+	pthread_mutex_destroy(&p->ctl_lock);
+	free(p->hslots);
+	free(p);
+}
+
+int san_listen(san_provider *p, const char *addr, san_listener **l_out)
+{
+	san_listener *l;
+	int rc;
+
+	if (!p || !addr || !l_out)
+		return -EINVAL;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	rc = p->nic_ops->listen(p->nic, addr, &l->nl);
+	if (rc) {
+		free(l);
+		return rc;
+	}
+	l->p = p;
+	pthread_mutex_lock(&p->ctl_lock);
+	l->next = p->listeners;
+	if (l->next)
+		l->next->prev = l;
+	p->listeners = l;
+	pthread_mutex_unlock(&p->ctl_lock);
+	*l_out = l;
+	return 0;
+}
+
+int san_listener_addr(san_listener *l, char *buf, size_t len)
+{
+	if (!l || !buf)
+		return -EINVAL;
+	return l->p->nic_ops->listener_addr(l->nl, buf, len);
+}
+
+void san_listener_close(san_listener *l)
+{
+	san_provider *p;
+
+	if (!l)
+		return;
+	p = l->p;
+	pthread_mutex_lock(&p->ctl_lock);
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		p->listeners = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	pthread_mutex_unlock(&p->ctl_lock);
+	p->nic_ops->listener_close(l->nl);
+	free(l);
+}
+
+static int socket_new(san_provider *p, struct san_nic_ep *ep, san_socket **s_out)
+{
+	san_socket *s = calloc(1, sizeof(*s));
+
+	if (s)
+		s->cq = calloc(p->cfg.max_outstanding, sizeof(*s->cq));
+	if (!s || !s->cq) {
+		if (s)
+			free(s);
+		p->nic_ops->lock(p->nic);
+		p->nic_ops->ep_close(ep);
+		p->nic_ops->unlock(p->nic);
+		return -ENOMEM;
+	}
+	s->p = p;
+	s->ep = ep;
+	pthread_mutex_lock(&p->ctl_lock);
+	s->next = p->sockets;
+	if (s->next)
+		s->next->prev = s;
+	p->sockets = s;
+	pthread_mutex_unlock(&p->ctl_lock);
+	*s_out = s;
+	return 0;
+}
+
+int san_accept(san_listener *l, int timeout_ms, san_socket **s_out)
+{
+	struct san_nic_ep *ep;
+	int rc;
+
+	if (!l || !s_out)
+		return -EINVAL;
+	rc = l->p->nic_ops->accept(l->nl, timeout_ms, &ep);
+	if (rc)
+		return rc;
+	return socket_new(l->p, ep, s_out);
+}
+
+int san_connect(san_provider *p, const char *addr, san_socket **s_out)
+{
+	struct san_nic_ep *ep;
+	int rc;
+
+	if (!p || !addr || !s_out)
+		return -EINVAL;
+	rc = p->nic_ops->connect(p->nic, addr, &ep);
+	if (rc)
+		return rc;
+	return socket_new(p, ep, s_out);
+}
+
+int san_close(san_socket *s)
+{
+	san_provider *p;
+	struct san_reg *regs, *next;
+
+	if (!s)
+		return -EINVAL;
+	p = s->p;
+	p->nic_ops->lock(p->nic);
+	s->closing = true;
+	/* Completes every outstanding op (discarded below: closing) and
+	 * revokes every key before the socket's registrations go. */
+	p->nic_ops->ep_close(s->ep);
+	san__reg_release_all(s, &regs);
+	p->nic_ops->unlock(p->nic);
+	for (; regs; regs = next) {
+		next = regs->next;
+		san__mem_put(p, regs->mem);
+		free(regs);
+	}
+	pthread_mutex_lock(&p->ctl_lock);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		p->sockets = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	pthread_mutex_unlock(&p->ctl_lock);
+	san__mem_socket_closed(p);
+	free(s->cq);
+	free(s);
+	return 0;
+}
+
+san_provider *san_socket_provider(san_socket *s)
+{
+	return s ? s->p : NULL;
+}
+
+int san_invalidate(san_provider *p, void *addr, size_t len)
+{
+	uintptr_t end;
+
+	if (!p || __builtin_add_overflow((uintptr_t)addr, len, &end))
+		return -EINVAL;
+	return san__mem_invalidate(p, addr, len);
+}
+
+int san_get_stats(san_provider *p, struct san_stats *st_out)
+{
+	struct san_nic_stats ns;
+	struct san_stats st = { 0 };
+
+	if (!p || !st_out)
+		return -EINVAL;
+	san__mem_stats(p, &st);
+	p->nic_ops->stats(p->nic, &ns);
+	st.pins = ns.pins;
+	st.unpins = ns.unpins;
+	st.pinned_bytes = ns.pinned_bytes;
+	st.keys_active = ns.keys_active;
+	*st_out = st;
+	return 0;
+}

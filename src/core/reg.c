@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Registrations the application makes (R1.1-R1.5): local handles, RDMA
+ * descriptors, and the checks every operation's buffers go through.
+ *
+ * A handle is (generation << 32 | slot + 1) in the provider's handle table:
+ * meaningful only in this process, and a stale or forged handle is simply
+ * not found. A descriptor names a key in the NIC's table of one connection.
+ */
+#include "core.h"
+#include "nic/wire.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NIC_LOCK(p) (p)->nic_ops->lock((p)->nic)
+#define NIC_UNLOCK(p) (p)->nic_ops->unlock((p)->nic)
+
+/* Engine lock held. */
+static int handle_alloc(san_provider *p, struct san_reg *r)
+{
+	uint32_t i;
+
+	if (p->hfree == UINT32_MAX) {
+		uint32_t ncap = p->hcap ? p->hcap * 2 : 64;
+		struct hslot *t;
+
+		if (ncap > (1u << 30))
+			return -ENOMEM;
+		t = realloc(p->hslots, ncap * sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		memset(t + p->hcap, 0, (ncap - p->hcap) * sizeof(*t));
+		for (i = p->hcap; i < ncap; i++)
+			t[i].next_free = i + 1 < ncap ? i + 1 : UINT32_MAX;
+		p->hfree = p->hcap;
+		p->hslots = t;
+		p->hcap = ncap;
+	}
+	i = p->hfree;
+	p->hfree = p->hslots[i].next_free;
+	p->hslots[i].reg = r;
+	p->hslots[i].gen++;
+	r->handle = ((uint64_t)p->hslots[i].gen << 32) | (i + 1);
+	return 0;
+}
+
+static void handle_free(san_provider *p, san_handle h)
+{
+	uint32_t i = (uint32_t)h - 1;
+
+	p->hslots[i].reg = NULL;
+	p->hslots[i].next_free = p->hfree;
+	p->hfree = i;
+}
+
+struct san_reg *san__reg_find_handle(san_socket *s, san_handle h)
+{
+	san_provider *p = s->p;
+	uint32_t i = (uint32_t)h - 1;
+	struct san_reg *r;
+
+	if (!h || (uint32_t)h == 0 || i >= p->hcap)
+		return NULL;
+	r = p->hslots[i].reg;
+	if (!r || r->handle != h || r->s != s)
+		return NULL;
+	return r;
+}
+
+static void list_remove(san_socket *s, struct san_reg *r)
+{
+	struct san_reg **pp = &s->regs;
+
+	while (*pp != r)
+		pp = &(*pp)->next;
+	*pp = r->next;
+}
+
+static int check_args(san_socket *s, void *buf, size_t len, int flags)
+{
+	if (!s || !buf || !len)
+		return -EINVAL;
+	if (flags <= 0 || (flags & ~SAN_MEM_READWRITE))
+		return -EINVAL;
+	return 0;
+}
+
+/* Pins the range and builds a registration (not yet published). */
+static int reg_new(san_socket *s, void *buf, size_t len, int flags, int kind, struct san_reg **r_out)
+{
+	struct san_reg *r = calloc(1, sizeof(*r));
+	int rc;
+
+	if (!r)
+		return -ENOMEM;
+	rc = san__mem_get(s->p, buf, len, &r->mem);
+	if (rc) {
+		free(r);
+		return rc;
+	}
+	r->s = s;
+	r->addr = (uintptr_t)buf;
+	r->len = len;
+	r->flags = flags;
+	r->kind = kind;
+	*r_out = r;
+	return 0;
+}
+
+static void reg_drop(san_provider *p, struct san_reg *r)
+{
+	san__mem_put(p, r->mem);
+	free(r);
+}
+
+static int sock_state(san_socket *s)
+{
+	int st;
+
+	if (s->closing)
+		return -ENOTCONN;
+	st = s->p->nic_ops->ep_state(s->ep);
+	return st == SAN_NIC_EP_OPEN ? 0 : st == SAN_NIC_EP_FAILED ? -ECONNRESET : -ENOTCONN;
+}
+
+int san_register_memory(san_socket *s, void *buf, size_t len, int flags, san_handle *h_out)
+{
+	san_provider *p;
+	struct san_reg *r;
+	int rc = check_args(s, buf, len, flags);
+
+	if (rc)
+		return rc;
+	if (!h_out)
+		return -EINVAL;
+	p = s->p;
+	rc = reg_new(s, buf, len, flags, REG_LOCAL, &r);
+	if (rc)
+		return rc;
+	NIC_LOCK(p);
+	rc = sock_state(s);
+	if (!rc)
+		rc = handle_alloc(p, r);
+	if (!rc) {
+		r->next = s->regs;
+		s->regs = r;
+		*h_out = r->handle;
+	}
+	NIC_UNLOCK(p);
+	if (rc)
+		reg_drop(p, r);
+	return rc;
+}
+
+int san_deregister_memory(san_socket *s, san_handle h)
+{
+	san_provider *p;
+	struct san_reg *r;
+
+	if (!s)
+		return -EINVAL;
+	p = s->p;
+	NIC_LOCK(p);
+	r = san__reg_find_handle(s, h);
+	if (!r || r->kind != REG_LOCAL) {
+		NIC_UNLOCK(p);
+		return -EINVAL;
+	}
+	if (r->inuse) {
+		NIC_UNLOCK(p);
+		return -EBUSY;
+	}
+	handle_free(p, h);
+	list_remove(s, r);
+	NIC_UNLOCK(p);
+	reg_drop(p, r);
+	return 0;
+}
+
+int san_register_rdma_memory(san_socket *s, void *buf, size_t len, int flags,
+			     struct san_rdma_desc *d_out)
+{
+	struct san_wire_desc d = { .magic = SAN_WIRE_DESC_MAGIC, .version = SAN_WIRE_VERSION };
+	san_provider *p;
+	struct san_reg *r;
+	int rc = check_args(s, buf, len, flags);
+
+	if (rc)
+		return rc;
+	if (!d_out)
+		return -EINVAL;
+	p = s->p;
+	rc = reg_new(s, buf, len, flags, REG_RDMA, &r);
+	if (rc)
+		return rc;
+	NIC_LOCK(p);
+	rc = sock_state(s);
+	if (!rc)
+		rc = p->nic_ops->key_add(s->ep, san__mem_mr(r->mem), (uintptr_t)buf, len, flags, &r->key);
+	if (!rc) {
+		r->next = s->regs;
+		s->regs = r;
+		d.rights = (uint8_t)flags;
+		d.key = r->key;
+		d.len = len;
+		d.nonce = p->nic_ops->ep_nonce(s->ep);
+	}
+	NIC_UNLOCK(p);
+	if (rc) {
+		reg_drop(p, r);
+		return rc;
+	}
+	_Static_assert(sizeof(struct san_wire_desc) <= SAN_RDMA_DESC_SIZE, "descriptor fits");
+	memset(d_out, 0, sizeof(*d_out));
+	san__wire_desc_encode(&d, d_out->bytes);
+	return 0;
+}
+
+int san_deregister_rdma_memory(san_socket *s, const struct san_rdma_desc *desc)
+{
+	struct san_wire_desc d;
+	san_provider *p;
+	struct san_reg *r;
+
+	if (!s || !desc || san__wire_desc_decode(desc->bytes, sizeof(desc->bytes), &d))
+		return -EINVAL;
+	p = s->p;
+	NIC_LOCK(p);
+	for (r = s->regs; r; r = r->next)
+		if (r->kind == REG_RDMA && r->key == d.key)
+			break;
+	if (!r) {
+		NIC_UNLOCK(p);
+		return -EINVAL;
+	}
+	if (r->inuse) {
+		NIC_UNLOCK(p);
+		return -EBUSY;
+	}
+	/* The key goes first: from here the peer is refused (R1.4, R2.7). */
+	if (p->nic_ops->ep_state(s->ep) != SAN_NIC_EP_CLOSED)
+		p->nic_ops->key_revoke(s->ep, r->key);
+	list_remove(s, r);
+	NIC_UNLOCK(p);
+	reg_drop(p, r);
+	return 0;
+}
+
+static int covers(const struct san_reg *r, uintptr_t a, size_t len)
+{
+	return a >= r->addr && len <= r->len && a - r->addr <= r->len - len;
+}
+
+int san__reg_resolve(san_socket *s, const struct san_buf *b, int right, struct san_reg **r_out)
+{
+	uintptr_t a = (uintptr_t)b->buf;
+	struct san_reg *r, *denied = NULL;
+
+	if (b->handle) {
+		r = san__reg_find_handle(s, b->handle);
+		if (!r)
+			return -EINVAL;
+		if (!covers(r, a, b->len))
+			return -EFAULT;
+		if (!(r->flags & right))
+			return -EACCES;
+		*r_out = r;
+		return 0;
+	}
+	for (r = s->regs; r; r = r->next) {
+		if (!covers(r, a, b->len))
+			continue;
+		if (r->flags & right) {
+			*r_out = r;
+			return 0;
+		}
+		denied = r;
+	}
+	return denied ? -EACCES : -EFAULT;
+}
+
+void san__reg_release_all(san_socket *s, struct san_reg **list_out)
+{
+	san_provider *p = s->p;
+	struct san_reg *r;
+
+	for (r = s->regs; r; r = r->next)
+		if (r->kind == REG_LOCAL)
+			handle_free(p, r->handle);
+	*list_out = s->regs;
+	s->regs = NULL;
+}

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internals of the io_uring software NIC, shared by its files:
+ *   nic_uring.c  ring, engine lock, progress thread, waiting
+ *   nic_mem.c    registrations: pinned pages as io_uring fixed buffers
+ *   nic_conn.c   listen/accept/connect and the handshake
+ *   nic_ep.c     the protocol engine of one connection: tx, rx, keys
+ */
+#ifndef SAN_NIC_URING_H
+#define SAN_NIC_URING_H
+
+#include "nic.h"
+#include "wire.h"
+#include "util/util.h"
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+/* io_uring limits: 16384 registered buffers of at most 1 GiB each. A
+ * registration larger than a chunk uses consecutive slots. */
+#define URING_MAX_SLOTS 16384
+#define URING_CHUNK (1ull << 30)
+#define URING_TX_CHAIN 16            /* linked SQEs in flight per connection */
+#define URING_SCRATCH (64u << 10)    /* sink for refused or oversized payload */
+#define URING_HANDSHAKE_MS 10000
+
+/* Not in Debian's kernel headers yet (Linux 6.18): no SIGPIPE from a write. */
+#define URING_RWF_NOSIGNAL 0x00000100
+
+/* user_data of our SQEs: an ep pointer (64-byte aligned) | kind | index. */
+#define UD_KIND_MASK 3ull
+#define UD_TX 1ull
+#define UD_RX 2ull
+#define UD_IDX_SHIFT 2
+#define UD_IDX_MASK (0xfull << UD_IDX_SHIFT)
+#define UD_PTR_MASK (~63ull)
+/* user_data 0: wake-up NOPs and cancel requests; their CQEs are ignored. */
+
+struct uring_nic {
+	struct io_uring ring;
+	int rw_flags;                 /* URING_RWF_NOSIGNAL when the kernel has it */
+	uint64_t max_msg;             /* largest payload we accept from a peer */
+
+	pthread_mutex_t lock;         /* the engine lock: ring, every ep */
+	pthread_cond_t prog_cond;     /* parks the progress thread while apps poll */
+	int app_pollers;              /* lock: app threads inside wait() */
+	int app_sleepers;             /* lock: app threads asleep in the kernel */
+	bool stop;                    /* lock: progress thread must exit */
+	bool have_thread;
+	pthread_t thread;
+	int neps;                     /* lock: live eps */
+	uint64_t ncompleted;          /* lock: ops completed, ever */
+
+	pthread_mutex_t slot_lock;    /* slot bitmap; never held with the engine lock */
+	uint64_t slot_map[URING_MAX_SLOTS / 64];
+	unsigned slot_hint;
+
+	_Atomic uint64_t pins, unpins, pinned_bytes, keys_active;
+
+	void *scratch;                /* kernel-written sink, never read */
+};
+
+struct uring_mr {
+	struct san_nic_mr pub;
+	struct uring_nic *nic;
+	_Atomic int refs;             /* owner (until mem_dereg) + keys + rx targets */
+	uint16_t slot, nslots;
+};
+
+struct uring_key {
+	struct uring_key *next;       /* hash chain */
+	uint64_t key;
+	struct uring_mr *mr;          /* holds a ref */
+	uintptr_t addr;
+	size_t len;
+	int rights;
+	int refs;                     /* lock: 1 for the table + in-flight peer ops */
+	bool revoked;
+};
+
+struct tx_item {
+	struct tx_item *next;
+	uint8_t hdr[sizeof(struct san_wire_hdr)]; /* read by the kernel while in flight */
+	struct san_nic_op *op;        /* SEND, WRITE, READ_REQ */
+	struct uring_key *key;        /* READ_RESP with payload: holds a key ref */
+	struct san_nic_sge *sge;      /* payload parts (op->sge or &one) */
+	int nsge;
+	struct san_nic_sge one;
+};
+
+enum rx_state {
+	RX_HDR,       /* reading a frame header */
+	RX_WAIT_RECV, /* a SEND arrived and no receive is posted: not reading */
+	RX_PAYLOAD,   /* reading payload into pinned pages */
+	RX_DRAIN,     /* reading payload into scratch */
+};
+
+enum rx_after { RXA_RECV = 1, RXA_WRITE, RXA_READ_RESP };
+
+struct uring_ep {
+	struct uring_nic *nic;
+	int fd;
+	int state;                    /* enum san_nic_ep_state */
+	int fail_status;              /* what outstanding ops complete with */
+	uint64_t nonce, peer_max_msg, next_id;
+
+	/* transmit: a queue of frames and a cursor into it */
+	struct tx_item *tx_head, **tx_tail;
+	int tx_part;                  /* -1: header, else payload part */
+	size_t tx_off;
+	int tx_nfl, tx_back;          /* SQEs of the chain in flight / returned */
+	struct { size_t len; int res; } tx_fl[URING_TX_CHAIN];
+
+	/* ops waiting for the peer's response, in wire order */
+	struct san_nic_op *await_head, **await_tail;
+	/* posted receives */
+	struct san_nic_op *recv_head, **recv_tail;
+
+	/* receive */
+	enum rx_state rx_state;
+	bool rx_inflight;
+	uint8_t rx_hdr_buf[sizeof(struct san_wire_hdr)]; /* kernel-written */
+	size_t rx_hdr_got;
+	struct san_wire_hdr rx_hdr;
+	struct san_nic_sge *rx_sge;   /* RX_PAYLOAD target */
+	int rx_nsge, rx_idx;
+	size_t rx_off, rx_left;       /* offset in part; bytes left to place */
+	struct san_nic_sge rx_one;
+	size_t rx_drain_left;
+	enum rx_after rx_after;
+	struct san_nic_op *rx_op;
+	struct uring_key *rx_key;
+	int rx_status;                /* SAN_WIRE_* for the response */
+	size_t rx_placed;
+
+	/* memory keys exposed to this peer */
+	struct uring_key **keys;
+	unsigned nbuckets, nkeys;
+} __attribute__((aligned(64)));
+
+struct uring_listener {
+	struct uring_nic *nic;
+	int fd;
+};
+
+#define NIC(n) ((struct uring_nic *)(n))
+#define EP(e) ((struct uring_ep *)(e))
+
+/* nic_uring.c */
+struct io_uring_sqe *san__uring_sqe(struct uring_nic *nic);
+int san__uring_progress(struct uring_nic *nic);
+void san__uring_submit(struct uring_nic *nic);
+int san__uring_wait(struct uring_nic *nic, int timeout_ms, bool app);
+
+/* nic_mem.c */
+int san__uring_mem_reg(struct san_nic *n, void *addr, size_t len, struct san_nic_mr **mr_out);
+void san__uring_mem_dereg(struct san_nic *n, struct san_nic_mr *mr);
+void san__uring_mr_get(struct uring_mr *mr);
+void san__uring_mr_put(struct uring_mr *mr);
+/* The slot and length of the fixed-buffer I/O at addr, at most len bytes. */
+size_t san__uring_mr_span(const struct uring_mr *mr, uintptr_t addr, size_t len, unsigned *slot);
+
+/* nic_conn.c */
+int san__uring_listen(struct san_nic *n, const char *addr, struct san_nic_listener **l_out);
+int san__uring_listener_addr(struct san_nic_listener *l, char *buf, size_t len);
+int san__uring_accept(struct san_nic_listener *l, int timeout_ms, struct san_nic_ep **ep_out);
+void san__uring_listener_close(struct san_nic_listener *l);
+int san__uring_connect(struct san_nic *n, const char *addr, struct san_nic_ep **ep_out);
+
+/* nic_ep.c */
+struct uring_ep *san__uring_ep_new(struct uring_nic *nic, int fd, uint64_t nonce,
+				   uint64_t peer_max_msg);
+void san__uring_ep_close(struct san_nic_ep *e);
+int san__uring_ep_state(struct san_nic_ep *e);
+uint64_t san__uring_ep_nonce(struct san_nic_ep *e);
+int san__uring_key_add(struct san_nic_ep *e, struct san_nic_mr *mr, uintptr_t addr, size_t len,
+		       int rights, uint64_t *key_out);
+int san__uring_key_revoke(struct san_nic_ep *e, uint64_t key);
+int san__uring_post(struct san_nic_ep *e, struct san_nic_op *op);
+/* One CQE of an ep; returns the number of ops it completed. */
+int san__uring_ep_cqe(struct uring_ep *ep, uint64_t ud, int res);
+
+#endif
