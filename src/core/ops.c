@@ -154,6 +154,7 @@ int san_poll(san_socket *s, struct san_completion *out, int max, int timeout_ms)
 	spin_ns = (uint64_t)p->cfg.poll_spin_us * 1000;
 	start = san__now_ns();
 	ops->lock(p->nic);
+	ops->poll_enter(p->nic);
 	for (;;) {
 		n = reap(s, out, max);
 		if (n)
@@ -188,6 +189,7 @@ int san_poll(san_socket *s, struct san_completion *out, int max, int timeout_ms)
 			ops->wait(p->nic, slice);
 		}
 	}
+	ops->poll_leave(p->nic);
 	ops->unlock(p->nic);
 	return n;
 }

@@ -104,6 +104,10 @@ struct san_nic_ops {
 	/* Lock held. Processes whatever the kernel has finished; returns the
 	 * number of ops completed. */
 	int (*progress)(struct san_nic *nic);
+	/* Lock held. An application thread starts / stops polling: while
+	 * one polls, the NIC leaves the completions to it. */
+	void (*poll_enter)(struct san_nic *nic);
+	void (*poll_leave)(struct san_nic *nic);
 	/* Lock held; drops it while sleeping until the NIC has something to
 	 * process or timeout_ms passes (-1: no limit). Returns 0. */
 	int (*wait)(struct san_nic *nic, int timeout_ms);

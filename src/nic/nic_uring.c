@@ -113,13 +113,20 @@ int san__uring_wait(struct uring_nic *nic, int timeout_ms, bool app)
 
 static int uring_wait(struct san_nic *n, int timeout_ms)
 {
+	return san__uring_wait(NIC(n), timeout_ms, true);
+}
+
+static void uring_poll_enter(struct san_nic *n)
+{
+	NIC(n)->app_pollers++;
+}
+
+static void uring_poll_leave(struct san_nic *n)
+{
 	struct uring_nic *nic = NIC(n);
 
-	nic->app_pollers++;
-	san__uring_wait(nic, timeout_ms, true);
 	if (--nic->app_pollers == 0)
-		pthread_cond_signal(&nic->prog_cond);
-	return 0;
+		nic->app_last_ns = san__now_ns();
 }
 
 static int uring_progress(struct san_nic *n)
@@ -140,8 +147,18 @@ static void *progress_main(void *arg)
 		san__uring_progress(nic);
 		if (nic->stop)
 			break;
-		if (nic->app_pollers) {
-			pthread_cond_wait(&nic->prog_cond, &nic->lock);
+		if (nic->app_pollers || san__now_ns() - nic->app_last_ns < URING_GRACE_NS) {
+			/* An app thread drives the ring: stay off it, so that
+			 * its completions wake nobody but itself. */
+			struct timespec ts;
+
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_nsec += (long)URING_GRACE_NS;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&nic->prog_cond, &nic->lock, &ts);
 			continue;
 		}
 		san__uring_wait(nic, -1, false);
@@ -220,7 +237,14 @@ static int uring_open(const struct san_config *c, struct san_nic **nic_out)
 	}
 	pthread_mutex_init(&nic->lock, NULL);
 	pthread_mutex_init(&nic->slot_lock, NULL);
-	pthread_cond_init(&nic->prog_cond, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&nic->prog_cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	if (c->progress_thread) {
 		rc = -pthread_create(&nic->thread, NULL, progress_main, nic);
 		if (rc) {
@@ -292,5 +316,7 @@ const struct san_nic_ops san__nic_uring_ops = {
 	.post = san__uring_post,
 	.progress = uring_progress,
 	.wait = uring_wait,
+	.poll_enter = uring_poll_enter,
+	.poll_leave = uring_poll_leave,
 	.stats = uring_stats,
 };

@@ -25,6 +25,9 @@
 #define URING_TX_CHAIN 16            /* linked SQEs in flight per connection */
 #define URING_SCRATCH (64u << 10)    /* sink for refused or oversized payload */
 #define URING_HANDSHAKE_MS 10000
+/* The progress thread stays parked this long after an app poller left:
+ * apps that poll in a loop do not pay a thread hand-off per call. */
+#define URING_GRACE_NS 200000ull
 
 /* Not in Debian's kernel headers yet (Linux 6.18): no SIGPIPE from a write. */
 #define URING_RWF_NOSIGNAL 0x00000100
@@ -45,7 +48,8 @@ struct uring_nic {
 
 	pthread_mutex_t lock;         /* the engine lock: ring, every ep */
 	pthread_cond_t prog_cond;     /* parks the progress thread while apps poll */
-	int app_pollers;              /* lock: app threads inside wait() */
+	int app_pollers;              /* lock: app threads inside san_poll */
+	uint64_t app_last_ns;         /* lock: when the last one left */
 	int app_sleepers;             /* lock: app threads asleep in the kernel */
 	bool stop;                    /* lock: progress thread must exit */
 	bool have_thread;
