@@ -262,7 +262,13 @@ static void tx_kick(struct uring_ep *ep)
 			off = 0;
 			continue;
 		}
-		sqe = io_uring_get_sqe(&nic->ring);
+		{
+			struct io_uring_sqe *next = io_uring_get_sqe(&nic->ring);
+
+			if (!next)
+				break; /* SQ full even after submitting: send less */
+			sqe = next;
+		}
 		if (part < 0) {
 			len = plen - off;
 			io_uring_prep_send(sqe, ep->fd, it->hdr + off, len, MSG_NOSIGNAL | MSG_WAITALL);

@@ -7,6 +7,7 @@
  * <errno.h>: a program that only maps errors links no socket code.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 
 #include <san/wsp.h>
@@ -65,6 +66,8 @@ static const struct wsp_errno_map wsp_errno_table[] = {
 
 int WSPErrorFromErrno(int err)
 {
+	if (err == INT_MIN)
+		return WSASYSCALLFAILURE; /* no errno, and -INT_MIN overflows */
 	if (err < 0)
 		err = -err;
 	if (err == 0)
