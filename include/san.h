@@ -180,10 +180,11 @@ int san_deregister_rdma_memory(san_socket *s, const struct san_rdma_desc *d);
 
 /* Asynchronous operations: 0 = posted, the result arrives from san_poll as
  * a completion carrying ctx. Posting errors (returned, no completion):
- * -EINVAL (n out of 0..SAN_MAX_SGE, NULL bufs with n > 0, malformed
- * descriptor), -EFAULT (no live registration covers a buffer), -EACCES (the
+ * -EINVAL (n out of 0..SAN_MAX_SGE, NULL bufs with n > 0, malformed or
+ * NULL descriptor, a handle that is not live on this socket), -EFAULT (no live registration covers a buffer), -EACCES (the
  * registration lacks the right), -EAGAIN (max_outstanding operations already
- * posted and unreaped), -ENOTCONN / -ECONNRESET (socket closed / peer gone).
+ * posted and unreaped), -EMSGSIZE (larger than the peer's max_msg, or for a
+ * read than ours), -ENOTCONN / -ECONNRESET (socket closed / peer gone).
  *
  * san_send: the message is the concatenation of bufs; it lands in the next
  * receive the peer posts. Completes when the data has left this process.
