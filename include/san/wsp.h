@@ -82,7 +82,9 @@
  *   WSA_IO_INCOMPLETE WSPGetOverlappedResult(fWait FALSE) on a pending operation
  *
  * Threads: as <san.h>; WSPGetOverlappedResult may be called for different
- * overlapped operations of one socket from several threads at once.
+ * overlapped operations of one socket from several threads at once. A
+ * waiting thread whose completion another thread reaped notices it within
+ * about 10 ms (it waits in san_poll in slices; there is no event to signal).
  */
 #ifndef SAN_WSP_H
 #define SAN_WSP_H
@@ -155,7 +157,9 @@ typedef struct WSABUFEX {
  *
  *   Internal      status: WSA_IO_PENDING while in flight, then 0 or the
  *                 WSAE* error (Windows keeps an NTSTATUS here; read it only
- *                 through WSPGetOverlappedResult).
+ *                 through WSPGetOverlappedResult). A call that fails to
+ *                 start stores its error here too, so nothing ever waits
+ *                 for an operation that never started.
  *   InternalHigh  bytes transferred, once finished.
  *   Offset, OffsetHigh, hEvent
  *                 never read or written by libsan: the caller's (Windows
@@ -283,11 +287,12 @@ int WSPDeregisterRdmaMemory(SOCKET s, LPVOID lpRdmaBufferDescriptor, DWORD dwDes
  * - lpCompletionRoutine must be NULL (WSAEOPNOTSUPP otherwise); lpThreadId is
  *   ignored; flags must be 0 (WSAEOPNOTSUPP otherwise).
  * Errors when starting: WSAENOTSOCK (s NULL), WSAEFAULT (NULL buffer array
- * with a count, or a buffer no live registration covers), WSAEINVAL
- * (dwBufferCount > SAN_MAX_SGE, bad descriptor), WSAEACCES (the registration
- * lacks the right), WSAEWOULDBLOCK (too many operations outstanding),
- * WSAENOTCONN / WSAECONNRESET (socket closed / peer gone), WSAENOBUFS (no
- * memory for a blocking call's bookkeeping).
+ * with a count, NULL descriptor, or a buffer no live registration covers),
+ * WSAEINVAL (dwBufferCount > SAN_MAX_SGE, bad descriptor, a WSABUFEX handle
+ * not live on s), WSAEACCES (the registration lacks the right), WSAEMSGSIZE
+ * (larger than the peer accepts, SAN_MAX_MSG_MB), WSAEWOULDBLOCK (too many
+ * operations outstanding), WSAENOTCONN / WSAECONNRESET (socket closed / peer
+ * gone), WSAENOBUFS (no memory for a blocking call's bookkeeping).
  * Errors on completion: WSAEMSGSIZE (receive too small), WSAEACCES / WSAEFAULT
  * (peer refused an RDMA: rights / bounds), WSAECONNRESET,
  * WSA_OPERATION_ABORTED (socket closed). */
