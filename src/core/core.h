@@ -3,11 +3,13 @@
  * The socket layer: what san.h promises, on top of a NIC (nic/nic.h) and
  * the registration path (mem.c, where the cache slots in).
  *
- * Locking. The NIC's engine lock protects every socket's operation state,
- * its registrations list and the handle table, so that posting and
- * completing take one lock. Pinning and unpinning (mem.c) run outside it.
- * ctl_lock protects the provider's lists of sockets and listeners; it is
- * taken before the engine lock when both are needed.
+ * Locking, in the order taken:
+ *   ctl_lock     the provider's lists of sockets and listeners;
+ *   engine lock  the NIC's: every socket's operation state and completions;
+ *   reg_lock     one socket's registrations: its handle table and list.
+ * Registering and deregistering local memory take only reg_lock (the hit
+ * path of the cache must stay cheap); posting takes the engine lock, then
+ * reg_lock to resolve buffers. Pinning and unpinning (mem.c) hold no lock.
  */
 #ifndef SAN_CORE_H
 #define SAN_CORE_H
@@ -26,7 +28,7 @@ enum { REG_LOCAL = 1, REG_RDMA = 2 };
 
 /* One registration the application made on a socket. */
 struct san_reg {
-	struct san_reg *next;       /* engine lock: the socket's list */
+	struct san_reg *next;       /* reg_lock: the socket's list */
 	struct san_socket *s;
 	uintptr_t addr;
 	size_t len;
@@ -35,15 +37,18 @@ struct san_reg {
 	san_handle handle;          /* REG_LOCAL */
 	uint64_t key;               /* REG_RDMA */
 	struct san_mem *mem;
-	int inuse;                  /* engine lock: outstanding local ops using it */
+	_Atomic int inuse;          /* outstanding local ops using it (-EBUSY) */
 };
 
 struct san_socket {
 	san_provider *p;
 	struct san_nic_ep *ep;
 	struct san_socket *next, *prev;  /* ctl_lock */
+	pthread_mutex_t reg_lock;
+	struct san_reg *regs;            /* reg_lock */
+	struct hslot *hslots;            /* reg_lock: the handle table */
+	uint32_t hcap, hfree;            /* reg_lock; hfree UINT32_MAX = none */
 	/* engine lock: */
-	struct san_reg *regs;
 	struct san_completion *cq;       /* ring of max_outstanding */
 	unsigned cq_head, cq_count;
 	unsigned outstanding;            /* posted and not yet returned by san_poll */
@@ -70,9 +75,6 @@ struct san_provider {
 	pthread_mutex_t ctl_lock;
 	struct san_socket *sockets;      /* ctl_lock */
 	struct san_listener *listeners;  /* ctl_lock */
-	/* engine lock: the handle table */
-	struct hslot *hslots;
-	uint32_t hcap, hfree;            /* hfree: head of free list, UINT32_MAX = none */
 	_Atomic uint64_t reg_hits, reg_misses;
 };
 
@@ -88,9 +90,11 @@ void san__mem_socket_closed(san_provider *p);
 void san__mem_stats(san_provider *p, struct san_stats *st);
 
 /* reg.c */
-struct san_reg *san__reg_find_handle(san_socket *s, san_handle h);
-/* Resolves one buffer of an operation: checks coverage and rights. */
+int san__reg_socket_init(san_socket *s);
+void san__reg_socket_fini(san_socket *s);
+/* reg_lock held. Resolves one buffer of an operation: coverage, rights. */
 int san__reg_resolve(san_socket *s, const struct san_buf *b, int right, struct san_reg **r_out);
+/* Detaches every registration of a closing socket (takes reg_lock). */
 void san__reg_release_all(san_socket *s, struct san_reg **list_out);
 
 /* config.c */

@@ -24,7 +24,7 @@ static void req_done(struct san_nic_op *nop)
 	san_socket *s = q->s;
 
 	for (int i = 0; i < q->nregs; i++)
-		q->regs[i]->inuse--;
+		atomic_fetch_sub_explicit(&q->regs[i]->inuse, 1, memory_order_release);
 	if (s->closing) {
 		s->outstanding--; /* the socket is going: nobody will poll */
 	} else {
@@ -71,6 +71,7 @@ static int post(san_socket *s, int opcode, const struct san_buf *bufs, int n,
 		rc = -ENOTCONN;
 	else if (s->outstanding >= p->cfg.max_outstanding)
 		rc = -EAGAIN;
+	pthread_mutex_lock(&s->reg_lock);
 	for (i = 0; !rc && i < n; i++) {
 		struct san_reg *r;
 
@@ -83,14 +84,15 @@ static int post(san_socket *s, int opcode, const struct san_buf *bufs, int n,
 		q->sge[q->nregs].len = bufs[i].len;
 		q->sge[q->nregs].mr = san__mem_mr(r->mem);
 		q->regs[q->nregs++] = r;
-		r->inuse++;
+		atomic_fetch_add_explicit(&r->inuse, 1, memory_order_relaxed);
 	}
+	pthread_mutex_unlock(&s->reg_lock);
 	q->nop.nsge = q->nregs;
 	if (!rc)
 		rc = p->nic_ops->post(s->ep, &q->nop);
 	if (rc) {
 		for (i = 0; i < q->nregs; i++)
-			q->regs[i]->inuse--;
+			atomic_fetch_sub_explicit(&q->regs[i]->inuse, 1, memory_order_relaxed);
 		p->nic_ops->unlock(p->nic);
 		free(q);
 		return rc;

@@ -24,7 +24,6 @@ int san_provider_open(const struct san_config *c, san_provider **p_out)
 	if (rc)
 		goto out_free;
 	pthread_mutex_init(&p->ctl_lock, NULL);
-	p->hfree = UINT32_MAX;
 	p->nic_ops = &san__nic_uring_ops;
 	rc = p->nic_ops->open(&p->cfg, &p->nic);
 	if (rc)
@@ -66,7 +65,6 @@ void san_provider_close(san_provider *p)
 	san__mem_close(p);
 	p->nic_ops->close(p->nic);
 	pthread_mutex_destroy(&p->ctl_lock);
-	free(p->hslots);
 	free(p);
 }
 
@@ -128,9 +126,10 @@ static int socket_new(san_provider *p, struct san_nic_ep *ep, san_socket **s_out
 
 	if (s)
 		s->cq = calloc(p->cfg.max_outstanding, sizeof(*s->cq));
-	if (!s || !s->cq) {
+	if (!s || !s->cq || san__reg_socket_init(s)) {
 		if (s)
-			free(s);
+			free(s->cq);
+		free(s);
 		p->nic_ops->lock(p->nic);
 		p->nic_ops->ep_close(ep);
 		p->nic_ops->unlock(p->nic);
@@ -203,6 +202,7 @@ int san_close(san_socket *s)
 		s->next->prev = s->prev;
 	pthread_mutex_unlock(&p->ctl_lock);
 	san__mem_socket_closed(p);
+	san__reg_socket_fini(s);
 	free(s->cq);
 	free(s);
 	return 0;

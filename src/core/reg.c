@@ -17,54 +17,68 @@
 #define NIC_LOCK(p) (p)->nic_ops->lock((p)->nic)
 #define NIC_UNLOCK(p) (p)->nic_ops->unlock((p)->nic)
 
-/* Engine lock held. */
-static int handle_alloc(san_provider *p, struct san_reg *r)
+int san__reg_socket_init(san_socket *s)
+{
+	s->hfree = UINT32_MAX;
+	return -pthread_mutex_init(&s->reg_lock, NULL);
+}
+
+void san__reg_socket_fini(san_socket *s)
+{
+	pthread_mutex_destroy(&s->reg_lock);
+	free(s->hslots);
+}
+
+/* reg_lock held. */
+static int handle_alloc(san_socket *s, struct san_reg *r)
 {
 	uint32_t i;
 
-	if (p->hfree == UINT32_MAX) {
-		uint32_t ncap = p->hcap ? p->hcap * 2 : 64;
+	if (s->hfree == UINT32_MAX) {
+		uint32_t ncap = s->hcap ? s->hcap * 2 : 64;
 		struct hslot *t;
 
 		if (ncap > (1u << 30))
 			return -ENOMEM;
-		t = realloc(p->hslots, ncap * sizeof(*t));
+		t = realloc(s->hslots, ncap * sizeof(*t));
 		if (!t)
 			return -ENOMEM;
-		memset(t + p->hcap, 0, (ncap - p->hcap) * sizeof(*t));
-		for (i = p->hcap; i < ncap; i++)
+		memset(t + s->hcap, 0, (ncap - s->hcap) * sizeof(*t));
+		for (i = s->hcap; i < ncap; i++)
 			t[i].next_free = i + 1 < ncap ? i + 1 : UINT32_MAX;
-		p->hfree = p->hcap;
-		p->hslots = t;
-		p->hcap = ncap;
+		s->hfree = s->hcap;
+		s->hslots = t;
+		s->hcap = ncap;
 	}
-	i = p->hfree;
-	p->hfree = p->hslots[i].next_free;
-	p->hslots[i].reg = r;
-	p->hslots[i].gen++;
-	r->handle = ((uint64_t)p->hslots[i].gen << 32) | (i + 1);
+	i = s->hfree;
+	s->hfree = s->hslots[i].next_free;
+	s->hslots[i].reg = r;
+	/* A new generation each time: a stale handle never comes back to life. */
+	if (++s->hslots[i].gen == 0)
+		s->hslots[i].gen = 1;
+	r->handle = ((uint64_t)s->hslots[i].gen << 32) | (i + 1);
 	return 0;
 }
 
-static void handle_free(san_provider *p, san_handle h)
+static void handle_free(san_socket *s, san_handle h)
 {
 	uint32_t i = (uint32_t)h - 1;
 
-	p->hslots[i].reg = NULL;
-	p->hslots[i].next_free = p->hfree;
-	p->hfree = i;
+	s->hslots[i].reg = NULL;
+	s->hslots[i].next_free = s->hfree;
+	s->hfree = i;
 }
 
-struct san_reg *san__reg_find_handle(san_socket *s, san_handle h)
+/* reg_lock held. */
+static struct san_reg *find_handle(san_socket *s, san_handle h)
 {
-	san_provider *p = s->p;
 	uint32_t i = (uint32_t)h - 1;
 	struct san_reg *r;
 
-	if (!h || (uint32_t)h == 0 || i >= p->hcap)
+	if ((uint32_t)h == 0 || i >= s->hcap)
 		return NULL;
-	r = p->hslots[i].reg;
-	if (!r || r->handle != h || r->s != s)
+	r = s->hslots[i].reg;
+	if (!r || r->handle != h)
 		return NULL;
 	return r;
 }
@@ -138,16 +152,16 @@ int san_register_memory(san_socket *s, void *buf, size_t len, int flags, san_han
 	rc = reg_new(s, buf, len, flags, REG_LOCAL, &r);
 	if (rc)
 		return rc;
-	NIC_LOCK(p);
+	pthread_mutex_lock(&s->reg_lock);
 	rc = sock_state(s);
 	if (!rc)
-		rc = handle_alloc(p, r);
+		rc = handle_alloc(s, r);
 	if (!rc) {
 		r->next = s->regs;
 		s->regs = r;
 		*h_out = r->handle;
 	}
-	NIC_UNLOCK(p);
+	pthread_mutex_unlock(&s->reg_lock);
 	if (rc)
 		reg_drop(p, r);
 	return rc;
@@ -161,19 +175,20 @@ int san_deregister_memory(san_socket *s, san_handle h)
 	if (!s)
 		return -EINVAL;
 	p = s->p;
-	NIC_LOCK(p);
-	r = san__reg_find_handle(s, h);
+	pthread_mutex_lock(&s->reg_lock);
+	r = find_handle(s, h);
 	if (!r || r->kind != REG_LOCAL) {
-		NIC_UNLOCK(p);
+		pthread_mutex_unlock(&s->reg_lock);
 		return -EINVAL;
 	}
-	if (r->inuse) {
-		NIC_UNLOCK(p);
+	/* inuse only grows under reg_lock (posting), so 0 here stays 0. */
+	if (atomic_load_explicit(&r->inuse, memory_order_acquire)) {
+		pthread_mutex_unlock(&s->reg_lock);
 		return -EBUSY;
 	}
-	handle_free(p, h);
+	handle_free(s, h);
 	list_remove(s, r);
-	NIC_UNLOCK(p);
+	pthread_mutex_unlock(&s->reg_lock);
 	reg_drop(p, r);
 	return 0;
 }
@@ -199,8 +214,10 @@ int san_register_rdma_memory(san_socket *s, void *buf, size_t len, int flags,
 	if (!rc)
 		rc = p->nic_ops->key_add(s->ep, san__mem_mr(r->mem), (uintptr_t)buf, len, flags, &r->key);
 	if (!rc) {
+		pthread_mutex_lock(&s->reg_lock);
 		r->next = s->regs;
 		s->regs = r;
+		pthread_mutex_unlock(&s->reg_lock);
 		d.rights = (uint8_t)flags;
 		d.key = r->key;
 		d.len = len;
@@ -227,21 +244,20 @@ int san_deregister_rdma_memory(san_socket *s, const struct san_rdma_desc *desc)
 		return -EINVAL;
 	p = s->p;
 	NIC_LOCK(p);
+	pthread_mutex_lock(&s->reg_lock);
 	for (r = s->regs; r; r = r->next)
 		if (r->kind == REG_RDMA && r->key == d.key)
 			break;
-	if (!r) {
+	if (!r || atomic_load_explicit(&r->inuse, memory_order_acquire)) {
+		pthread_mutex_unlock(&s->reg_lock);
 		NIC_UNLOCK(p);
-		return -EINVAL;
-	}
-	if (r->inuse) {
-		NIC_UNLOCK(p);
-		return -EBUSY;
+		return r ? -EBUSY : -EINVAL;
 	}
 	/* The key goes first: from here the peer is refused (R1.4, R2.7). */
 	if (p->nic_ops->ep_state(s->ep) != SAN_NIC_EP_CLOSED)
 		p->nic_ops->key_revoke(s->ep, r->key);
 	list_remove(s, r);
+	pthread_mutex_unlock(&s->reg_lock);
 	NIC_UNLOCK(p);
 	reg_drop(p, r);
 	return 0;
@@ -258,7 +274,7 @@ int san__reg_resolve(san_socket *s, const struct san_buf *b, int right, struct s
 	struct san_reg *r, *denied = NULL;
 
 	if (b->handle) {
-		r = san__reg_find_handle(s, b->handle);
+		r = find_handle(s, b->handle);
 		if (!r)
 			return -EINVAL;
 		if (!covers(r, a, b->len))
@@ -282,12 +298,13 @@ int san__reg_resolve(san_socket *s, const struct san_buf *b, int right, struct s
 
 void san__reg_release_all(san_socket *s, struct san_reg **list_out)
 {
-	san_provider *p = s->p;
 	struct san_reg *r;
 
+	pthread_mutex_lock(&s->reg_lock);
 	for (r = s->regs; r; r = r->next)
 		if (r->kind == REG_LOCAL)
-			handle_free(p, r->handle);
+			handle_free(s, r->handle);
 	*list_out = s->regs;
 	s->regs = NULL;
+	pthread_mutex_unlock(&s->reg_lock);
 }
