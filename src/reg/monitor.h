@@ -43,7 +43,4 @@ void san__monitor_close(struct san_monitor *m);
  * registered; that only costs a wake-up of the thread when it changes. */
 int san__monitor_watch(struct san_monitor *m, uintptr_t start, uintptr_t end);
 
-/* Events the thread has read so far (diagnostics, tests). */
-uint64_t san__monitor_events(struct san_monitor *m);
-
 #endif

@@ -62,7 +62,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,7 +109,6 @@ struct san_monitor {
 	pthread_t thread;
 	struct san_monitor_cb cb;
 	void *arg;
-	_Atomic uint64_t events;
 };
 
 /* Handles a page fault we never asked for (a wp pte left by someone else
@@ -157,10 +155,12 @@ static void monitor_handle(struct san_monitor *m, const struct uffd_msg *msg)
 
 /* Reads and handles every pending event with the cache's write lock held
  * from before the first read until after the last invalidation (see THE
- * RACE above). The descriptor is non-blocking: read() never waits. */
-static void monitor_drain(struct san_monitor *m)
+ * RACE above). The descriptor is non-blocking: read() never waits. Returns
+ * the number of events handled. */
+static size_t monitor_drain(struct san_monitor *m)
 {
 	struct uffd_msg msgs[MONITOR_BATCH];
+	size_t total = 0;
 
 	m->cb.lock(m->arg);
 	for (;;) {
@@ -173,15 +173,19 @@ static void monitor_drain(struct san_monitor *m)
 			break; /* EAGAIN: drained */
 		}
 		cnt = (size_t)n / sizeof(msgs[0]);
-		atomic_fetch_add_explicit(&m->events, cnt, memory_order_relaxed);
 		for (size_t i = 0; i < cnt; i++)
 			monitor_handle(m, &msgs[i]);
+		total += cnt;
 		if (cnt < MONITOR_BATCH)
 			break;
 	}
 	m->cb.unlock(m->arg);
+	return total;
 }
 
+/* The thread never gives up before close: while it runs nobody else reads
+ * the descriptor, and a thread unmapping watched memory would wait for
+ * ever. Errors (none are expected) only slow it down. */
 static void *monitor_main(void *arg)
 {
 	struct san_monitor *m = arg;
@@ -193,18 +197,14 @@ static void *monitor_main(void *arg)
 		};
 
 		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			san__log("memory monitor: poll: %s; registrations are no longer watched",
-				 strerror(errno));
-			break;
+			if (errno != EINTR)
+				usleep(1000);
+			continue;
 		}
 		if (p[1].revents)
 			break;
-		if (p[0].revents & POLLIN)
-			monitor_drain(m);
-		else if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL))
-			break;
+		if (p[0].revents && !monitor_drain(m) && (p[0].revents & ~POLLIN))
+			usleep(1000);
 	}
 	return NULL;
 }
@@ -283,11 +283,6 @@ int san__monitor_watch(struct san_monitor *m, uintptr_t start, uintptr_t end)
 	if (m->maps_fd >= 0)
 		return vma_check_query(m->maps_fd, start, end);
 	return vma_check_text(start, end);
-}
-
-uint64_t san__monitor_events(struct san_monitor *m)
-{
-	return atomic_load_explicit(&m->events, memory_order_relaxed);
 }
 
 /* Registers a scratch page in WP mode (and asks PROCMAP_QUERY about it),

@@ -15,16 +15,17 @@
  * unregisters: it pushes such regions onto the `dead` stack, which
  * application threads empty (san__rcache_reap).
  *
- * Locks, in order: rc->lock (rwlock), then nothing. Under rc->lock nobody
- * allocates, frees, unregisters or makes a system call: any of those can
- * munmap or madvise memory the monitor watches, and the thread doing so
- * would wait for the monitor, which waits for rc->lock. Allocation,
- * mem_reg and mem_dereg all happen outside it.
+ * Locks, in order: rc->lock (a reader-writer lock, brlock.h), then
+ * nothing. Under rc->lock nobody allocates, frees, unregisters or makes a
+ * system call: any of those can munmap or madvise memory the monitor
+ * watches, and the thread doing so would wait for the monitor, which waits
+ * for rc->lock. Allocation, mem_reg and mem_dereg all happen outside it.
  *   read side:  lookups (hits), miss preparation, stats;
  *   write side: every change of the index, the LRU list, the invalidation
  *               ring and cached_bytes; the monitor thread's event handling.
- * The rwlock prefers writers so that a stream of hits cannot starve the
- * monitor (readers never take it recursively).
+ * Its read side touches only this CPU's cache line, so hits on different
+ * CPUs do not contend; it prefers writers, so that a stream of hits cannot
+ * starve the monitor (readers never take it recursively).
  *
  * LRU: every indexed region is on rc->lru, sorted by lru_key. A put only
  * stores a timestamp in region->used (no list, no lock); eviction fixes up
@@ -35,11 +36,11 @@
  */
 #include "rcache.h"
 
+#include "brlock.h"
 #include "monitor.h"
 #include "util/util.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,11 +51,6 @@
 /* Invalidations remembered for misses that are pinning while they happen. */
 #define INV_RING 64
 
-enum {
-	REGION_INDEXED = 1u << 0, /* in rc->idx and on rc->lru */
-	REGION_STALE = 1u << 1,   /* its mapping changed: never used again */
-};
-
 struct lru_node {
 	struct lru_node *prev, *next;
 };
@@ -63,12 +59,11 @@ struct san_rcache_region {
 	/* Immutable once the region is returned or published. */
 	uintptr_t start, end;
 	void *mr;
-	/* Holders, plus 1 while REGION_INDEXED. Incremented under the read
+	/* Holders, plus 1 while indexed. Incremented under the read
 	 * lock (a hit) or the write lock; whoever brings it to 0 frees. */
 	_Atomic unsigned long refs;
-	_Atomic uint64_t hits;   /* hits on it; added to rc->hits_retired when it leaves the index */
 	_Atomic uint64_t used;   /* timestamp of the last put */
-	_Atomic unsigned flags;  /* REGION_*; changed under the write lock */
+	_Atomic int indexed;     /* in rc->idx and on rc->lru; changed under the write lock */
 	/* Write lock: */
 	uint64_t lru_key;
 	struct lru_node lru;
@@ -82,6 +77,12 @@ struct idx_ent {
 	struct san_rcache_region *r;
 };
 
+/* Counters the hit path bumps, one cache line per CPU (the read ticket of
+ * rc->lock), so that hits on different CPUs share no line. */
+struct rc_pcpu {
+	_Atomic uint64_t hits;
+} __attribute__((aligned(64)));
+
 struct san_rcache {
 	/* Immutable after create. */
 	struct san_rcache_config cfg;
@@ -90,19 +91,19 @@ struct san_rcache {
 	int caching;              /* gets may hit: enabled and watched */
 	struct san_monitor *mon;  /* NULL unless SAN_MONITOR_UFFD works */
 
-	pthread_rwlock_t lock;
+	struct san_brlock lock;
 	/* rc->lock: read to look up, write to change. */
 	struct idx_ent *idx;      /* sorted by start, non-overlapping */
 	size_t n, cap;
 	uint64_t cached_bytes;
 	struct lru_node lru;      /* head.next = least recently placed */
-	uint64_t hits_retired;
 	uint64_t inv_seq;         /* invalidated ranges so far */
 	struct {
 		uintptr_t start, end;
 	} inv_ring[INV_RING];     /* the last INV_RING of them */
 
 	/* Lock-free. */
+	struct rc_pcpu *pcpu;     /* per lock shard (lock.mask + 1): the hit path's counters */
 	_Atomic(struct san_rcache_region *) dead;
 	_Atomic uint64_t misses, pins, unpins, evictions, invalidations, pinned_bytes;
 };
@@ -200,16 +201,15 @@ static struct san_rcache_region *idx_lookup(const struct san_rcache *rc, uintptr
 
 /* Takes the entry at pos out of the index (write lock). Returns 1 if that
  * dropped the last reference: the caller must unregister it, unlocked. */
-static int idx_remove(struct san_rcache *rc, size_t pos, unsigned set_flags)
+static int idx_remove(struct san_rcache *rc, size_t pos)
 {
 	struct san_rcache_region *r = rc->idx[pos].r;
 
 	memmove(&rc->idx[pos], &rc->idx[pos + 1], (rc->n - pos - 1) * sizeof(rc->idx[0]));
 	rc->n--;
 	rc->cached_bytes -= region_len(r);
-	rc->hits_retired += atomic_load_explicit(&r->hits, memory_order_relaxed);
 	lru_del(&r->lru);
-	atomic_store_explicit(&r->flags, set_flags, memory_order_relaxed);
+	atomic_store_explicit(&r->indexed, 0, memory_order_relaxed);
 	return atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1;
 }
 
@@ -286,7 +286,7 @@ static size_t evict_one(struct san_rcache *rc, struct san_rcache_region **freed)
 
 	if (!r)
 		return 0;
-	idx_remove(rc, idx_pos(rc, r), 0); /* unused: that was the last reference */
+	idx_remove(rc, idx_pos(rc, r)); /* unused: that was the last reference */
 	push_free(freed, r);
 	atomic_fetch_add_explicit(&rc->evictions, 1, memory_order_relaxed);
 	return region_len(r);
@@ -299,12 +299,12 @@ static int evict_bytes(struct san_rcache *rc, size_t bytes)
 	struct san_rcache_region *freed = NULL;
 	size_t got = 0, one;
 
-	pthread_rwlock_wrlock(&rc->lock);
+	san__brlock_wrlock(&rc->lock);
 	do {
 		one = evict_one(rc, &freed);
 		got += one;
 	} while (one && got < bytes);
-	pthread_rwlock_unlock(&rc->lock);
+	san__brlock_wrunlock(&rc->lock);
 	return destroy_list(rc, freed);
 }
 
@@ -339,7 +339,7 @@ static int invalidate_locked(struct san_rcache *rc, uintptr_t s, uintptr_t e,
 	while (i < rc->n && rc->idx[i].start < e) {
 		struct san_rcache_region *r = rc->idx[i].r;
 
-		if (idx_remove(rc, i, REGION_STALE))
+		if (idx_remove(rc, i))
 			push_free(freed, r);
 		n++;
 	}
@@ -351,12 +351,12 @@ static int invalidate_locked(struct san_rcache *rc, uintptr_t s, uintptr_t e,
 /* Monitor callbacks: run on the monitor thread. */
 static void mon_lock(void *arg)
 {
-	pthread_rwlock_wrlock(&((struct san_rcache *)arg)->lock);
+	san__brlock_wrlock(&((struct san_rcache *)arg)->lock);
 }
 
 static void mon_unlock(void *arg)
 {
-	pthread_rwlock_unlock(&((struct san_rcache *)arg)->lock);
+	san__brlock_wrunlock(&((struct san_rcache *)arg)->lock);
 }
 
 static void mon_invalidate(void *arg, uintptr_t start, uintptr_t end)
@@ -439,7 +439,7 @@ static struct san_rcache_region *publish(struct san_rcache *rc, struct san_rcach
 		if (!grown)
 			return r; /* stays private */
 	}
-	pthread_rwlock_wrlock(&rc->lock);
+	san__brlock_wrlock(&rc->lock);
 	/* Was some of it unmapped while we pinned? Then what we pinned may be
 	 * the old pages: keep it out of the cache. */
 	if (inv_conflict(rc, p->seq0, r->start, r->end))
@@ -465,7 +465,7 @@ static struct san_rcache_region *publish(struct san_rcache *rc, struct san_rcach
 	while (i < rc->n && rc->idx[i].start < r->end) {
 		struct san_rcache_region *o = rc->idx[i].r;
 
-		if (idx_remove(rc, i, 0))
+		if (idx_remove(rc, i))
 			push_free(&freed, o);
 	}
 	while (rc->n + 1 > rc->cfg.max_regions || rc->cached_bytes + len > rc->cfg.max_bytes)
@@ -480,10 +480,10 @@ static struct san_rcache_region *publish(struct san_rcache *rc, struct san_rcach
 	rc->n++;
 	rc->cached_bytes += len;
 	atomic_store_explicit(&r->refs, 2, memory_order_relaxed);
-	atomic_store_explicit(&r->flags, REGION_INDEXED, memory_order_relaxed);
+	atomic_store_explicit(&r->indexed, 1, memory_order_relaxed);
 	lru_place(rc, r, atomic_load_explicit(&r->used, memory_order_relaxed));
 out_unlock:
-	pthread_rwlock_unlock(&rc->lock);
+	san__brlock_wrunlock(&rc->lock);
 	free(grown);
 	free(old);
 	destroy_list(rc, freed);
@@ -551,16 +551,17 @@ int san__rcache_get(struct san_rcache *rc, void *addr, size_t len,
 	p.want_cap = 0;
 	if (rc->caching) {
 		struct san_rcache_region *r;
+		unsigned t;
 		size_t i;
 
-		pthread_rwlock_rdlock(&rc->lock);
+		t = san__brlock_rdlock(&rc->lock);
 		r = idx_lookup(rc, p.s, p.e);
 		if (san_likely(r != NULL)) {
 			/* The index's reference keeps r alive until we unlock;
 			 * taking it out of the index needs the write lock. */
 			atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
-			atomic_fetch_add_explicit(&r->hits, 1, memory_order_relaxed);
-			pthread_rwlock_unlock(&rc->lock);
+			atomic_fetch_add_explicit(&rc->pcpu[t].hits, 1, memory_order_relaxed);
+			san__brlock_rdunlock(&rc->lock, t);
 			*r_out = r;
 			return 0;
 		}
@@ -571,7 +572,7 @@ int san__rcache_get(struct san_rcache *rc, void *addr, size_t len,
 		}
 		if (rc->n + 1 > rc->cap && rc->cap < rc->cfg.max_regions)
 			p.want_cap = (size_t)SAN_MIN((uint64_t)rc->cap * 2, rc->cfg.max_regions);
-		pthread_rwlock_unlock(&rc->lock);
+		san__brlock_rdunlock(&rc->lock, t);
 	}
 	return miss(rc, &p, r_out);
 }
@@ -599,7 +600,7 @@ void san__rcache_region_range(const struct san_rcache_region *r, uintptr_t *base
 
 int san__rcache_region_cached(const struct san_rcache_region *r)
 {
-	return !!(atomic_load_explicit(&r->flags, memory_order_relaxed) & REGION_INDEXED);
+	return atomic_load_explicit(&r->indexed, memory_order_relaxed);
 }
 
 int san__rcache_invalidate(struct san_rcache *rc, void *addr, size_t len)
@@ -610,9 +611,9 @@ int san__rcache_invalidate(struct san_rcache *rc, void *addr, size_t len)
 
 	if (page_range(addr, len, &s, &e))
 		return -EINVAL;
-	pthread_rwlock_wrlock(&rc->lock);
+	san__brlock_wrlock(&rc->lock);
 	n = invalidate_locked(rc, s, e, &freed);
-	pthread_rwlock_unlock(&rc->lock);
+	san__brlock_wrunlock(&rc->lock);
 	destroy_list(rc, freed);
 	san__rcache_reap(rc);
 	return n;
@@ -624,7 +625,7 @@ int san__rcache_flush(struct san_rcache *rc)
 	size_t i = 0;
 	int n = 0;
 
-	pthread_rwlock_wrlock(&rc->lock);
+	san__brlock_wrlock(&rc->lock);
 	while (i < rc->n) {
 		struct san_rcache_region *r = rc->idx[i].r;
 
@@ -632,11 +633,11 @@ int san__rcache_flush(struct san_rcache *rc)
 			i++;
 			continue;
 		}
-		if (idx_remove(rc, i, 0))
+		if (idx_remove(rc, i))
 			push_free(&freed, r);
 		n++;
 	}
-	pthread_rwlock_unlock(&rc->lock);
+	san__brlock_wrunlock(&rc->lock);
 	destroy_list(rc, freed);
 	san__rcache_reap(rc);
 	return n;
@@ -644,16 +645,15 @@ int san__rcache_flush(struct san_rcache *rc)
 
 void san__rcache_stats(struct san_rcache *rc, struct san_stats *st)
 {
-	uint64_t hits;
+	unsigned t;
 
 	san__rcache_reap(rc);
-	pthread_rwlock_rdlock(&rc->lock);
-	hits = rc->hits_retired;
-	for (size_t i = 0; i < rc->n; i++)
-		hits += atomic_load_explicit(&rc->idx[i].r->hits, memory_order_relaxed);
+	t = san__brlock_rdlock(&rc->lock);
 	st->cached_regions = rc->n;
-	pthread_rwlock_unlock(&rc->lock);
-	st->reg_hits = hits;
+	san__brlock_rdunlock(&rc->lock, t);
+	st->reg_hits = 0;
+	for (unsigned i = 0; i <= rc->lock.mask; i++)
+		st->reg_hits += atomic_load_explicit(&rc->pcpu[i].hits, memory_order_relaxed);
 	st->reg_misses = atomic_load_explicit(&rc->misses, memory_order_relaxed);
 	st->pins = atomic_load_explicit(&rc->pins, memory_order_relaxed);
 	st->unpins = atomic_load_explicit(&rc->unpins, memory_order_relaxed);
@@ -677,7 +677,6 @@ int san__rcache_create(const struct san_rcache_config *c, const struct san_rcach
 		.invalidate = mon_invalidate,
 		.unlock = mon_unlock,
 	};
-	pthread_rwlockattr_t attr;
 	struct san_rcache *rc;
 	int ret;
 
@@ -699,12 +698,16 @@ int san__rcache_create(const struct san_rcache_config *c, const struct san_rcach
 		ret = -ENOMEM;
 		goto out_free;
 	}
-	pthread_rwlockattr_init(&attr);
-	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	ret = -pthread_rwlock_init(&rc->lock, &attr);
-	pthread_rwlockattr_destroy(&attr);
+	ret = san__brlock_init(&rc->lock);
 	if (ret)
 		goto out_free_idx;
+	rc->pcpu = aligned_alloc(64, (rc->lock.mask + 1) * sizeof(*rc->pcpu));
+	if (!rc->pcpu) {
+		ret = -ENOMEM;
+		goto out_lock;
+	}
+	for (unsigned i = 0; i <= rc->lock.mask; i++)
+		atomic_init(&rc->pcpu[i].hits, 0);
 
 	if (c->enabled && c->monitor == SAN__MONITOR_EXTERNAL) {
 		rc->caching = 1;
@@ -723,7 +726,8 @@ int san__rcache_create(const struct san_rcache_config *c, const struct san_rcach
 	return 0;
 
 out_lock:
-	pthread_rwlock_destroy(&rc->lock);
+	free(rc->pcpu);
+	san__brlock_destroy(&rc->lock);
 out_free_idx:
 	free(rc->idx);
 out_free:
@@ -740,7 +744,7 @@ void san__rcache_destroy(struct san_rcache *rc)
 		return;
 	/* The thread first: it takes rc->lock. */
 	san__monitor_close(rc->mon);
-	pthread_rwlock_wrlock(&rc->lock);
+	san__brlock_wrlock(&rc->lock);
 	while (rc->n > busy) {
 		struct san_rcache_region *r = rc->idx[busy].r;
 
@@ -748,15 +752,16 @@ void san__rcache_destroy(struct san_rcache *rc)
 			busy++; /* a caller bug: leave it to its holder */
 			continue;
 		}
-		if (idx_remove(rc, busy, 0))
+		if (idx_remove(rc, busy))
 			push_free(&freed, r);
 	}
-	pthread_rwlock_unlock(&rc->lock);
+	san__brlock_wrunlock(&rc->lock);
 	destroy_list(rc, freed);
 	san__rcache_reap(rc);
 	if (busy)
 		san__log("registration cache destroyed with %zu regions still in use", busy);
-	pthread_rwlock_destroy(&rc->lock);
+	free(rc->pcpu);
+	san__brlock_destroy(&rc->lock);
 	free(rc->idx);
 	free(rc);
 }

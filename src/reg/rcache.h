@@ -11,7 +11,8 @@
  *
  * Threads: every function may be called from any thread, concurrently,
  * except create and destroy. A hit takes only the read side of the cache's
- * rwlock and an atomic increment of the region's reference count.
+ * per-CPU reader-writer lock and an atomic increment of the region's
+ * reference count.
  */
 #ifndef SAN_RCACHE_H
 #define SAN_RCACHE_H
@@ -112,8 +113,8 @@ int san__rcache_monitor_active(const struct san_rcache *rc);
 /* Unregisters the regions the monitor thread invalidated while nobody used
  * them. The monitor never calls mem_dereg itself (it must not wait for the
  * application, see docs/rcache.md), so it leaves them on a list that every
- * get, put, invalidate, flush and stats also empties; a progress thread may
- * call this to release them sooner. Returns how many. */
+ * miss, put, invalidate, flush and stats also empties; a progress thread
+ * may call this to release them sooner. Returns how many. */
 int san__rcache_reap(struct san_rcache *rc);
 
 #endif
