@@ -55,7 +55,7 @@ static void stub_dereg(void *ctx, void *mr)
 	(void)mr;
 }
 
-static const struct san_rcache_ops stub_ops = { stub_reg, stub_dereg };
+static const struct san_rcache_ops stub_ops = { .mem_reg = stub_reg, .mem_dereg = stub_dereg };
 
 struct job {
 	struct san_rcache *rc;

@@ -75,7 +75,7 @@ static void uring_dereg(void *ctx, void *p)
 	free(mr);
 }
 
-static const struct san_rcache_ops uring_ops = { uring_reg, uring_dereg };
+static const struct san_rcache_ops uring_ops = { .mem_reg = uring_reg, .mem_dereg = uring_dereg };
 
 /* What the NIC would send from [addr, addr+len) through slot: a fixed
  * write into the memfd, read back. */

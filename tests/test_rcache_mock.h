@@ -88,7 +88,7 @@ static inline void mock_dereg(void *ctx, void *p)
 	atomic_fetch_sub(&m->live_bytes, mr->len);
 }
 
-static const struct san_rcache_ops mock_ops = { mock_reg, mock_dereg };
+static const struct san_rcache_ops mock_ops = { .mem_reg = mock_reg, .mem_dereg = mock_dereg };
 
 static inline struct san_rcache *mock_cache(struct mock *m, int enabled, int monitor,
 					    uint64_t max_regions, uint64_t max_bytes)

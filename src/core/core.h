@@ -53,6 +53,7 @@ struct san_socket {
 	unsigned cq_head, cq_count;
 	unsigned outstanding;            /* posted and not yet returned by san_poll */
 	bool closing;
+	uint64_t tag;                    /* owner tag for the cache (R2.5) */
 };
 
 struct san_listener {
@@ -75,18 +76,20 @@ struct san_provider {
 	pthread_mutex_t ctl_lock;
 	struct san_socket *sockets;      /* ctl_lock */
 	struct san_listener *listeners;  /* ctl_lock */
-	_Atomic uint64_t reg_hits, reg_misses;
+	unsigned tag_users[64];          /* ctl_lock: live sockets per owner tag */
 };
 
 /* mem.c: the registration path. Returns a pinned range covering the pages
  * of [addr, addr+len) (a cache hit or a fresh pin). */
 int san__mem_open(san_provider *p);
 void san__mem_close(san_provider *p);
-int san__mem_get(san_provider *p, void *addr, size_t len, struct san_mem **m_out);
+int san__mem_get(san_provider *p, void *addr, size_t len, uint64_t tag, struct san_mem **m_out);
 void san__mem_put(san_provider *p, struct san_mem *m);
 struct san_nic_mr *san__mem_mr(struct san_mem *m);
 int san__mem_invalidate(san_provider *p, void *addr, size_t len);
-void san__mem_socket_closed(san_provider *p);
+/* R2.5: a socket's owner tag, and its release when the socket is gone. */
+uint64_t san__mem_socket_opened(san_provider *p);
+void san__mem_socket_closed(san_provider *p, uint64_t tag);
 void san__mem_stats(san_provider *p, struct san_stats *st);
 
 /* reg.c */

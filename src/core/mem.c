@@ -1,80 +1,132 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The registration path: the one place that turns "this range" into pinned,
- * NIC-registered pages. With the cache on, a request goes through the
- * registration cache (reg/rcache.h), whose mem_reg/mem_dereg ops are the
- * NIC's; with it off, every get pins and every put unpins.
+ * NIC-registered pages. Every request goes through the registration cache
+ * (reg/rcache.h), whose mem_reg/mem_dereg are the NIC's. With the cache off
+ * (SAN_RCACHE=0) or no monitor, the cache serves every get uncached: it
+ * pins, and the put unpins.
+ *
+ * R2.5: each socket carries an owner tag (one of 64 bits; sockets beyond 64
+ * share bits). When the last live socket with a bit closes, cached regions
+ * whose every owner is gone are unpinned at once.
  */
 #include "core.h"
+#include "reg/rcache.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
-struct san_mem {
-	struct san_nic_mr *mr; /* direct path */
+#define RC(p) ((struct san_rcache *)(p)->rcache)
+
+static int nic_reg(void *ctx, void *addr, size_t len, void **mr_out)
+{
+	san_provider *p = ctx;
+	struct san_nic_mr *mr;
+	int rc = p->nic_ops->mem_reg(p->nic, addr, len, &mr);
+
+	if (!rc)
+		*mr_out = mr;
+	return rc;
+}
+
+static void nic_dereg(void *ctx, void *mr)
+{
+	san_provider *p = ctx;
+
+	p->nic_ops->mem_dereg(p->nic, mr);
+}
+
+/* Monitor thread, cache write lock held: only an atomic store. */
+static void nic_stale(void *ctx, void *mr)
+{
+	(void)ctx;
+	atomic_store_explicit(&((struct san_nic_mr *)mr)->stale, 1, memory_order_release);
+}
+
+static const struct san_rcache_ops nic_ops = {
+	.mem_reg = nic_reg,
+	.mem_dereg = nic_dereg,
+	.mem_stale = nic_stale,
 };
 
 int san__mem_open(san_provider *p)
 {
-	p->rcache = NULL;
+	struct san_rcache_config c = {
+		.enabled = p->cfg.rcache_enabled,
+		.max_regions = p->cfg.rcache_max_regions,
+		.max_bytes = p->cfg.rcache_max_bytes,
+		.monitor = p->cfg.monitor,
+	};
+	struct san_rcache *rc;
+	int ret = san__rcache_create(&c, &nic_ops, p, &rc);
+
+	if (ret)
+		return ret;
+	p->rcache = rc;
 	return 0;
 }
 
 void san__mem_close(san_provider *p)
 {
-	(void)p;
+	if (p->rcache)
+		san__rcache_destroy(RC(p));
+	p->rcache = NULL;
 }
 
-int san__mem_get(san_provider *p, void *addr, size_t len, struct san_mem **m_out)
+int san__mem_get(san_provider *p, void *addr, size_t len, uint64_t tag, struct san_mem **m_out)
 {
-	uintptr_t pg = san__page_size();
-	uintptr_t base = (uintptr_t)addr & ~(pg - 1);
-	uintptr_t end;
-	struct san_mem *m;
-	int rc;
+	struct san_rcache_region *r;
+	int ret = san__rcache_get_tagged(RC(p), addr, len, tag, &r);
 
-	if (__builtin_add_overflow((uintptr_t)addr, len, &end) || end > UINTPTR_MAX - pg)
-		return -EFAULT;
-	end = (end + pg - 1) & ~(pg - 1);
-	m = malloc(sizeof(*m));
-	if (!m)
-		return -ENOMEM;
-	rc = p->nic_ops->mem_reg(p->nic, (void *)base, end - base, &m->mr);
-	if (rc) {
-		free(m);
-		return rc;
-	}
-	atomic_fetch_add(&p->reg_misses, 1);
-	*m_out = m;
+	if (ret)
+		return ret == -EINVAL ? -EFAULT : ret; /* a range that wraps */
+	*m_out = (struct san_mem *)r;
 	return 0;
 }
 
 void san__mem_put(san_provider *p, struct san_mem *m)
 {
-	p->nic_ops->mem_dereg(p->nic, m->mr);
-	free(m);
+	san__rcache_put(RC(p), (struct san_rcache_region *)m);
 }
 
 struct san_nic_mr *san__mem_mr(struct san_mem *m)
 {
-	return m->mr;
+	return san__rcache_region_mr((struct san_rcache_region *)m);
 }
 
 int san__mem_invalidate(san_provider *p, void *addr, size_t len)
 {
-	(void)p;
-	(void)addr;
-	(void)len;
-	return 0; /* nothing is cached */
+	if (!len)
+		return 0;
+	return san__rcache_invalidate(RC(p), addr, len);
 }
 
-void san__mem_socket_closed(san_provider *p)
+uint64_t san__mem_socket_opened(san_provider *p)
 {
-	(void)p;
+	unsigned best = 0;
+
+	pthread_mutex_lock(&p->ctl_lock);
+	for (unsigned i = 1; i < 64; i++)
+		if (p->tag_users[i] < p->tag_users[best])
+			best = i;
+	p->tag_users[best]++;
+	pthread_mutex_unlock(&p->ctl_lock);
+	return 1ull << best;
+}
+
+void san__mem_socket_closed(san_provider *p, uint64_t tag)
+{
+	unsigned bit = (unsigned)__builtin_ctzll(tag);
+	int last;
+
+	pthread_mutex_lock(&p->ctl_lock);
+	last = --p->tag_users[bit] == 0;
+	pthread_mutex_unlock(&p->ctl_lock);
+	if (last)
+		san__rcache_drop_owner(RC(p), tag);
 }
 
 void san__mem_stats(san_provider *p, struct san_stats *st)
 {
-	st->reg_hits = atomic_load(&p->reg_hits);
-	st->reg_misses = atomic_load(&p->reg_misses);
+	san__rcache_stats(RC(p), st);
 }

@@ -137,6 +137,7 @@ static int socket_new(san_provider *p, struct san_nic_ep *ep, san_socket **s_out
 	}
 	s->p = p;
 	s->ep = ep;
+	s->tag = san__mem_socket_opened(p);
 	pthread_mutex_lock(&p->ctl_lock);
 	s->next = p->sockets;
 	if (s->next)
@@ -201,7 +202,7 @@ int san_close(san_socket *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	pthread_mutex_unlock(&p->ctl_lock);
-	san__mem_socket_closed(p);
+	san__mem_socket_closed(p, s->tag);
 	san__reg_socket_fini(s);
 	free(s->cq);
 	free(s);
@@ -231,6 +232,8 @@ int san_get_stats(san_provider *p, struct san_stats *st_out)
 		return -EINVAL;
 	san__mem_stats(p, &st);
 	p->nic_ops->stats(p->nic, &ns);
+	/* The NIC's own count is the truth: it includes pins that the cache
+	 * let go of but that a transfer or key still holds. */
 	st.pins = ns.pins;
 	st.unpins = ns.unpins;
 	st.pinned_bytes = ns.pinned_bytes;

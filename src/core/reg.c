@@ -109,7 +109,7 @@ static int reg_new(san_socket *s, void *buf, size_t len, int flags, int kind, st
 
 	if (!r)
 		return -ENOMEM;
-	rc = san__mem_get(s->p, buf, len, &r->mem);
+	rc = san__mem_get(s->p, buf, len, s->tag, &r->mem);
 	if (rc) {
 		free(r);
 		return rc;
@@ -268,6 +268,13 @@ static int covers(const struct san_reg *r, uintptr_t a, size_t len)
 	return a >= r->addr && len <= r->len && a - r->addr <= r->len - len;
 }
 
+/* R2.4: the mapping under the registration changed (the application
+ * released the memory without deregistering): nothing moves through it. */
+static int reg_stale(const struct san_reg *r)
+{
+	return atomic_load_explicit(&san__mem_mr(r->mem)->stale, memory_order_acquire);
+}
+
 int san__reg_resolve(san_socket *s, const struct san_buf *b, int right, struct san_reg **r_out)
 {
 	uintptr_t a = (uintptr_t)b->buf;
@@ -277,7 +284,7 @@ int san__reg_resolve(san_socket *s, const struct san_buf *b, int right, struct s
 		r = find_handle(s, b->handle);
 		if (!r)
 			return -EINVAL;
-		if (!covers(r, a, b->len))
+		if (!covers(r, a, b->len) || reg_stale(r))
 			return -EFAULT;
 		if (!(r->flags & right))
 			return -EACCES;
@@ -285,7 +292,7 @@ int san__reg_resolve(san_socket *s, const struct san_buf *b, int right, struct s
 		return 0;
 	}
 	for (r = s->regs; r; r = r->next) {
-		if (!covers(r, a, b->len))
+		if (!covers(r, a, b->len) || reg_stale(r))
 			continue;
 		if (r->flags & right) {
 			*r_out = r;

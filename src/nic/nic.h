@@ -13,6 +13,7 @@
 #define SAN_NIC_H
 
 #include <san.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,9 @@ struct san_nic_listener;
 struct san_nic_mr {
 	uintptr_t base;
 	size_t len;
+	/* Set (never cleared) when the mapping under it changed (R2.4): no
+	 * new transfer may use it, no key of it admits the peer. */
+	_Atomic int stale;
 };
 
 /* One element of a scatter/gather list, already checked against mr. */

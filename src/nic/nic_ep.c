@@ -175,7 +175,8 @@ static int key_check(struct uring_ep *ep, const struct san_wire_hdr *h, int righ
 {
 	struct uring_key *k = key_find(ep, h->key);
 
-	if (!k || !(k->rights & right))
+	if (!k || !(k->rights & right) ||
+	    atomic_load_explicit(&k->mr->pub.stale, memory_order_acquire))
 		return SAN_WIRE_EACCES;
 	if (h->offset > k->len || h->len > k->len - h->offset)
 		return SAN_WIRE_ERANGE;

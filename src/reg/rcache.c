@@ -64,6 +64,8 @@ struct san_rcache_region {
 	_Atomic unsigned long refs;
 	_Atomic uint64_t used;   /* timestamp of the last put */
 	_Atomic int indexed;     /* in rc->idx and on rc->lru; changed under the write lock */
+	_Atomic int stale;       /* the mapping changed: set once, under the write lock */
+	_Atomic uint64_t owners; /* owner tags (san__rcache_get_tagged) */
 	/* Write lock: */
 	uint64_t lru_key;
 	struct lru_node lru;
@@ -339,6 +341,9 @@ static int invalidate_locked(struct san_rcache *rc, uintptr_t s, uintptr_t e,
 	while (i < rc->n && rc->idx[i].start < e) {
 		struct san_rcache_region *r = rc->idx[i].r;
 
+		atomic_store_explicit(&r->stale, 1, memory_order_release);
+		if (rc->ops.mem_stale)
+			rc->ops.mem_stale(rc->ctx, r->mr);
 		if (idx_remove(rc, i))
 			push_free(freed, r);
 		n++;
@@ -540,6 +545,12 @@ static int miss(struct san_rcache *rc, struct miss_plan *p, struct san_rcache_re
 int san__rcache_get(struct san_rcache *rc, void *addr, size_t len,
 		    struct san_rcache_region **r_out)
 {
+	return san__rcache_get_tagged(rc, addr, len, 0, r_out);
+}
+
+int san__rcache_get_tagged(struct san_rcache *rc, void *addr, size_t len, uint64_t tag,
+			   struct san_rcache_region **r_out)
+{
 	struct miss_plan p;
 	int ret = page_range(addr, len, &p.s, &p.e);
 
@@ -561,6 +572,9 @@ int san__rcache_get(struct san_rcache *rc, void *addr, size_t len,
 			 * taking it out of the index needs the write lock. */
 			atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
 			atomic_fetch_add_explicit(&rc->pcpu[t].hits, 1, memory_order_relaxed);
+			/* Usually set already: a load, not a shared write. */
+			if ((atomic_load_explicit(&r->owners, memory_order_relaxed) & tag) != tag)
+				atomic_fetch_or_explicit(&r->owners, tag, memory_order_relaxed);
 			san__brlock_rdunlock(&rc->lock, t);
 			*r_out = r;
 			return 0;
@@ -574,7 +588,10 @@ int san__rcache_get(struct san_rcache *rc, void *addr, size_t len,
 			p.want_cap = (size_t)SAN_MIN((uint64_t)rc->cap * 2, rc->cfg.max_regions);
 		san__brlock_rdunlock(&rc->lock, t);
 	}
-	return miss(rc, &p, r_out);
+	ret = miss(rc, &p, r_out);
+	if (!ret && tag)
+		atomic_fetch_or_explicit(&(*r_out)->owners, tag, memory_order_relaxed);
+	return ret;
 }
 
 void san__rcache_put(struct san_rcache *rc, struct san_rcache_region *r)
@@ -598,6 +615,11 @@ void san__rcache_region_range(const struct san_rcache_region *r, uintptr_t *base
 	*len = region_len(r);
 }
 
+int san__rcache_region_stale(const struct san_rcache_region *r)
+{
+	return atomic_load_explicit(&r->stale, memory_order_acquire);
+}
+
 int san__rcache_region_cached(const struct san_rcache_region *r)
 {
 	return atomic_load_explicit(&r->indexed, memory_order_relaxed);
@@ -613,6 +635,39 @@ int san__rcache_invalidate(struct san_rcache *rc, void *addr, size_t len)
 		return -EINVAL;
 	san__brlock_wrlock(&rc->lock);
 	n = invalidate_locked(rc, s, e, &freed);
+	san__brlock_wrunlock(&rc->lock);
+	destroy_list(rc, freed);
+	san__rcache_reap(rc);
+	return n;
+}
+
+int san__rcache_drop_owner(struct san_rcache *rc, uint64_t tag)
+{
+	struct san_rcache_region *freed = NULL;
+	size_t i = 0;
+	int n = 0;
+
+	if (!tag)
+		return 0;
+	san__brlock_wrlock(&rc->lock);
+	while (i < rc->n) {
+		struct san_rcache_region *r = rc->idx[i].r;
+		uint64_t o = atomic_load_explicit(&r->owners, memory_order_relaxed);
+
+		if (!(o & tag)) {
+			i++;
+			continue;
+		}
+		/* Holders re-tag on their next hit; clearing is safe. */
+		o = atomic_fetch_and_explicit(&r->owners, ~tag, memory_order_relaxed) & ~tag;
+		if (o || region_refs(r) > 1) {
+			i++;
+			continue;
+		}
+		if (idx_remove(rc, i))
+			push_free(&freed, r);
+		n++;
+	}
 	san__brlock_wrunlock(&rc->lock);
 	destroy_list(rc, freed);
 	san__rcache_reap(rc);

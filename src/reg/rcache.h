@@ -37,6 +37,11 @@ struct san_rcache_region;
 struct san_rcache_ops {
 	int (*mem_reg)(void *ctx, void *addr, size_t len, void **mr_out);
 	void (*mem_dereg)(void *ctx, void *mr);
+	/* Optional. The mapping under mr changed while it may still be in
+	 * use: nothing may move through it any more. Called with the cache's
+	 * write lock held, possibly on the monitor thread: it must not block,
+	 * allocate or call back into the cache (an atomic store is right). */
+	void (*mem_stale)(void *ctx, void *mr);
 };
 
 /* Monitor kinds: SAN_MONITOR_NONE and SAN_MONITOR_UFFD from san.h, plus one
@@ -73,6 +78,20 @@ void san__rcache_destroy(struct san_rcache *rc);
  * after the cache evicted every unused region it had). */
 int san__rcache_get(struct san_rcache *rc, void *addr, size_t len,
 		    struct san_rcache_region **r_out);
+
+/* As san__rcache_get, and records tag (a bit of an owner mask: the
+ * sockets layer gives each socket one) on the region, for
+ * san__rcache_drop_owner. */
+int san__rcache_get_tagged(struct san_rcache *rc, void *addr, size_t len, uint64_t tag,
+			   struct san_rcache_region **r_out);
+
+/* R2.5: clears tag from every cached region; a region left with no owner
+ * tag and no holder is unregistered now. Returns how many were. */
+int san__rcache_drop_owner(struct san_rcache *rc, uint64_t tag);
+
+/* 1 if the mapping under r changed since it was registered (R2.4): r must
+ * not be used for new transfers. */
+int san__rcache_region_stale(const struct san_rcache_region *r);
 
 /* Releases one get. The last put of a cached region leaves it pinned on the
  * LRU list; the last put of a region that left the cache (invalidated,
