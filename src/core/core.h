@@ -24,11 +24,13 @@
 
 struct san_mem; /* a pinned range from mem.c */
 
+#define SAN_PARK_SLOTS 64
+
 enum { REG_LOCAL = 1, REG_RDMA = 2 };
 
 /* One registration the application made on a socket. */
 struct san_reg {
-	struct san_reg *next;       /* reg_lock: the socket's list */
+	struct san_reg *next, *prev; /* reg_lock: the socket's list */
 	struct san_socket *s;
 	uintptr_t addr;
 	size_t len;
@@ -48,6 +50,10 @@ struct san_socket {
 	struct san_reg *regs;            /* reg_lock */
 	struct hslot *hslots;            /* reg_lock: the handle table */
 	uint32_t hcap, hfree;            /* reg_lock; hfree UINT32_MAX = none */
+	/* reg_lock: deregistered local registrations kept for a fast
+	 * re-registration of the same buffer (docs/rcache.md §10). */
+	struct san_reg *parked[SAN_PARK_SLOTS];
+	uint64_t park_hits;              /* reg_lock */
 	/* engine lock: */
 	struct san_completion *cq;       /* ring of max_outstanding */
 	unsigned cq_head, cq_count;
@@ -77,6 +83,7 @@ struct san_provider {
 	struct san_socket *sockets;      /* ctl_lock */
 	struct san_listener *listeners;  /* ctl_lock */
 	unsigned tag_users[64];          /* ctl_lock: live sockets per owner tag */
+	_Atomic uint64_t park_hits_closed; /* park hits of sockets gone */
 };
 
 /* mem.c: the registration path. Returns a pinned range covering the pages
@@ -86,6 +93,11 @@ void san__mem_close(san_provider *p);
 int san__mem_get(san_provider *p, void *addr, size_t len, uint64_t tag, struct san_mem **m_out);
 void san__mem_put(san_provider *p, struct san_mem *m);
 struct san_nic_mr *san__mem_mr(struct san_mem *m);
+/* 1 if m is in the cache (parking it is worthwhile). */
+int san__mem_cached(struct san_mem *m);
+/* 1 if a parked m may serve a new registration (not stale, no
+ * invalidation in progress). */
+int san__mem_usable(san_provider *p, struct san_mem *m);
 int san__mem_invalidate(san_provider *p, void *addr, size_t len);
 /* R2.5: a socket's owner tag, and its release when the socket is gone. */
 uint64_t san__mem_socket_opened(san_provider *p);
@@ -97,6 +109,13 @@ int san__reg_socket_init(san_socket *s);
 void san__reg_socket_fini(san_socket *s);
 /* reg_lock held. Resolves one buffer of an operation: coverage, rights. */
 int san__reg_resolve(san_socket *s, const struct san_buf *b, int right, struct san_reg **r_out);
+enum san_unpark { UNPARK_STALE, UNPARK_RANGE, UNPARK_ALL };
+/* Drops parked registrations of every socket: the stale ones, plus those
+ * overlapping [addr, addr+len) (UNPARK_RANGE) or all (UNPARK_ALL). Takes
+ * ctl_lock, then each reg_lock; unpins with no lock held. Returns how many. */
+int san__reg_unpark(san_provider *p, enum san_unpark how, uintptr_t addr, size_t len);
+/* Sum of fast re-registrations, for the stats. */
+uint64_t san__reg_park_hits(san_provider *p);
 /* Detaches every registration of a closing socket (takes reg_lock). */
 void san__reg_release_all(san_socket *s, struct san_reg **list_out);
 

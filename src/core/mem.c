@@ -94,6 +94,16 @@ struct san_nic_mr *san__mem_mr(struct san_mem *m)
 	return san__rcache_region_mr((struct san_rcache_region *)m);
 }
 
+int san__mem_cached(struct san_mem *m)
+{
+	return san__rcache_region_cached((struct san_rcache_region *)m);
+}
+
+int san__mem_usable(san_provider *p, struct san_mem *m)
+{
+	return san__rcache_region_usable(RC(p), (struct san_rcache_region *)m);
+}
+
 int san__mem_invalidate(san_provider *p, void *addr, size_t len)
 {
 	if (!len)

@@ -218,9 +218,17 @@ int san_invalidate(san_provider *p, void *addr, size_t len)
 {
 	uintptr_t end;
 
+	int n;
+
 	if (!p || __builtin_add_overflow((uintptr_t)addr, len, &end))
 		return -EINVAL;
-	return san__mem_invalidate(p, addr, len);
+	n = san__mem_invalidate(p, addr, len);
+	/* Sockets' parked registrations hold their regions: let go of the
+	 * ones in the range now, so their pages are unpinned before the
+	 * caller changes the mapping. */
+	if (n >= 0 && len)
+		san__reg_unpark(p, UNPARK_RANGE, (uintptr_t)addr, len);
+	return n;
 }
 
 int san_get_stats(san_provider *p, struct san_stats *st_out)
@@ -230,7 +238,9 @@ int san_get_stats(san_provider *p, struct san_stats *st_out)
 
 	if (!p || !st_out)
 		return -EINVAL;
+	san__reg_unpark(p, UNPARK_STALE, 0, 0); /* current figures */
 	san__mem_stats(p, &st);
+	st.reg_hits += san__reg_park_hits(p);
 	p->nic_ops->stats(p->nic, &ns);
 	/* The NIC's own count is the truth: it includes pins that the cache
 	 * let go of but that a transfer or key still holds. */

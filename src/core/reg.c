@@ -83,13 +83,30 @@ static struct san_reg *find_handle(san_socket *s, san_handle h)
 	return r;
 }
 
+static void list_insert(san_socket *s, struct san_reg *r)
+{
+	r->prev = NULL;
+	r->next = s->regs;
+	if (r->next)
+		r->next->prev = r;
+	s->regs = r;
+}
+
 static void list_remove(san_socket *s, struct san_reg *r)
 {
-	struct san_reg **pp = &s->regs;
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		s->regs = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+}
 
-	while (*pp != r)
-		pp = &(*pp)->next;
-	*pp = r->next;
+static unsigned park_slot(uintptr_t addr, size_t len, int flags)
+{
+	uint64_t h = (addr >> 6) ^ ((uint64_t)len * 0x9e3779b97f4a7c15ull) ^ (uint64_t)flags;
+
+	return (unsigned)((h ^ (h >> 29)) % SAN_PARK_SLOTS);
 }
 
 static int check_args(san_socket *s, void *buf, size_t len, int flags)
@@ -110,6 +127,8 @@ static int reg_new(san_socket *s, void *buf, size_t len, int flags, int kind, st
 	if (!r)
 		return -ENOMEM;
 	rc = san__mem_get(s->p, buf, len, s->tag, &r->mem);
+	if (rc == -ENOMEM && san__reg_unpark(s->p, UNPARK_ALL, 0, 0))
+		rc = san__mem_get(s->p, buf, len, s->tag, &r->mem); /* parked pins let go */
 	if (rc) {
 		free(r);
 		return rc;
@@ -138,10 +157,30 @@ static int sock_state(san_socket *s)
 	return 0;
 }
 
+/* The fast path: takes back the registration of this very buffer that the
+ * socket parked at its deregistration. reg_lock held. Returns it, or NULL;
+ * a parked entry that is no longer usable goes to *drop. */
+static struct san_reg *unpark(san_socket *s, void *buf, size_t len, int flags,
+			      struct san_reg **drop)
+{
+	unsigned i = park_slot((uintptr_t)buf, len, flags);
+	struct san_reg *r = s->parked[i];
+
+	if (!r || r->addr != (uintptr_t)buf || r->len != len || r->flags != flags)
+		return NULL;
+	s->parked[i] = NULL;
+	if (!san__mem_usable(s->p, r->mem)) {
+		*drop = r;
+		return NULL;
+	}
+	s->park_hits++;
+	return r;
+}
+
 int san_register_memory(san_socket *s, void *buf, size_t len, int flags, san_handle *h_out)
 {
+	struct san_reg *r, *drop = NULL;
 	san_provider *p;
-	struct san_reg *r;
 	int rc = check_args(s, buf, len, flags);
 
 	if (rc)
@@ -149,6 +188,24 @@ int san_register_memory(san_socket *s, void *buf, size_t len, int flags, san_han
 	if (!h_out)
 		return -EINVAL;
 	p = s->p;
+	pthread_mutex_lock(&s->reg_lock);
+	rc = sock_state(s);
+	r = rc ? NULL : unpark(s, buf, len, flags, &drop);
+	if (r) {
+		rc = handle_alloc(s, r);
+		if (!rc) {
+			list_insert(s, r);
+			*h_out = r->handle;
+			pthread_mutex_unlock(&s->reg_lock);
+			return 0;
+		}
+		drop = r;
+	}
+	pthread_mutex_unlock(&s->reg_lock);
+	if (drop)
+		reg_drop(p, drop);
+	if (rc)
+		return rc;
 	rc = reg_new(s, buf, len, flags, REG_LOCAL, &r);
 	if (rc)
 		return rc;
@@ -157,8 +214,7 @@ int san_register_memory(san_socket *s, void *buf, size_t len, int flags, san_han
 	if (!rc)
 		rc = handle_alloc(s, r);
 	if (!rc) {
-		r->next = s->regs;
-		s->regs = r;
+		list_insert(s, r);
 		*h_out = r->handle;
 	}
 	pthread_mutex_unlock(&s->reg_lock);
@@ -169,8 +225,8 @@ int san_register_memory(san_socket *s, void *buf, size_t len, int flags, san_han
 
 int san_deregister_memory(san_socket *s, san_handle h)
 {
+	struct san_reg *r, *drop;
 	san_provider *p;
-	struct san_reg *r;
 
 	if (!s)
 		return -EINVAL;
@@ -188,8 +244,18 @@ int san_deregister_memory(san_socket *s, san_handle h)
 	}
 	handle_free(s, h);
 	list_remove(s, r);
+	drop = r;
+	/* Lazy deregistration (R2.1) at the socket: a cached region stays
+	 * held here, ready for the same buffer's next registration. */
+	if (san__mem_cached(r->mem)) {
+		unsigned i = park_slot(r->addr, r->len, r->flags);
+
+		drop = s->parked[i];
+		s->parked[i] = r;
+	}
 	pthread_mutex_unlock(&s->reg_lock);
-	reg_drop(p, r);
+	if (drop)
+		reg_drop(p, drop);
 	return 0;
 }
 
@@ -215,8 +281,7 @@ int san_register_rdma_memory(san_socket *s, void *buf, size_t len, int flags,
 		rc = p->nic_ops->key_add(s->ep, san__mem_mr(r->mem), (uintptr_t)buf, len, flags, &r->key);
 	if (!rc) {
 		pthread_mutex_lock(&s->reg_lock);
-		r->next = s->regs;
-		s->regs = r;
+		list_insert(s, r);
 		pthread_mutex_unlock(&s->reg_lock);
 		d.rights = (uint8_t)flags;
 		d.key = r->key;
@@ -305,13 +370,70 @@ int san__reg_resolve(san_socket *s, const struct san_buf *b, int right, struct s
 
 void san__reg_release_all(san_socket *s, struct san_reg **list_out)
 {
-	struct san_reg *r;
+	struct san_reg *r, *list;
 
 	pthread_mutex_lock(&s->reg_lock);
 	for (r = s->regs; r; r = r->next)
 		if (r->kind == REG_LOCAL)
 			handle_free(s, r->handle);
-	*list_out = s->regs;
+	list = s->regs;
 	s->regs = NULL;
+	for (unsigned i = 0; i < SAN_PARK_SLOTS; i++) {
+		r = s->parked[i];
+		if (r) {
+			r->next = list;
+			list = r;
+			s->parked[i] = NULL;
+		}
+	}
+	atomic_fetch_add(&s->p->park_hits_closed, s->park_hits);
+	s->park_hits = 0;
 	pthread_mutex_unlock(&s->reg_lock);
+	*list_out = list;
+}
+
+int san__reg_unpark(san_provider *p, enum san_unpark how, uintptr_t addr, size_t len)
+{
+	struct san_reg *drop = NULL, *r;
+	int n = 0;
+
+	pthread_mutex_lock(&p->ctl_lock);
+	for (san_socket *s = p->sockets; s; s = s->next) {
+		pthread_mutex_lock(&s->reg_lock);
+		for (unsigned i = 0; i < SAN_PARK_SLOTS; i++) {
+			r = s->parked[i];
+			if (!r)
+				continue;
+			int hit = how == UNPARK_ALL ||
+				  (how == UNPARK_RANGE && r->addr < addr + len && addr < r->addr + r->len);
+
+			if (!hit && san__mem_usable(p, r->mem))
+				continue;
+			s->parked[i] = NULL;
+			r->next = drop;
+			drop = r;
+			n++;
+		}
+		pthread_mutex_unlock(&s->reg_lock);
+	}
+	pthread_mutex_unlock(&p->ctl_lock);
+	while ((r = drop)) {
+		drop = r->next;
+		reg_drop(p, r);
+	}
+	return n;
+}
+
+uint64_t san__reg_park_hits(san_provider *p)
+{
+	uint64_t n = atomic_load(&p->park_hits_closed);
+
+	pthread_mutex_lock(&p->ctl_lock);
+	for (san_socket *s = p->sockets; s; s = s->next) {
+		pthread_mutex_lock(&s->reg_lock);
+		n += s->park_hits;
+		pthread_mutex_unlock(&s->reg_lock);
+	}
+	pthread_mutex_unlock(&p->ctl_lock);
+	return n;
 }

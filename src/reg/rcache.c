@@ -89,6 +89,9 @@ struct san_rcache {
 	/* Immutable after create. */
 	struct san_rcache_config cfg;
 	struct san_rcache_ops ops;
+	/* Odd while an invalidation is being processed under the write lock
+	 * (monitor or san__rcache_invalidate), even otherwise. */
+	_Atomic uint64_t inv_busy;
 	void *ctx;
 	int caching;              /* gets may hit: enabled and watched */
 	struct san_monitor *mon;  /* NULL unless SAN_MONITOR_UFFD works */
@@ -354,14 +357,42 @@ static int invalidate_locked(struct san_rcache *rc, uintptr_t s, uintptr_t e,
 }
 
 /* Monitor callbacks: run on the monitor thread. */
+/* The monitor brackets its read-and-invalidate with these: inv_busy turns
+ * odd BEFORE the events are read, so once a munmap has returned (its event
+ * read), a parked-registration check sees either odd (wait: slow path) or
+ * the stale flag that the processing set before inv_busy turned even. */
+static void inv_begin(struct san_rcache *rc)
+{
+	san__brlock_wrlock(&rc->lock);
+	atomic_fetch_add_explicit(&rc->inv_busy, 1, memory_order_seq_cst);
+}
+
+static void inv_end(struct san_rcache *rc)
+{
+	atomic_fetch_add_explicit(&rc->inv_busy, 1, memory_order_release);
+	san__brlock_wrunlock(&rc->lock);
+}
+
 static void mon_lock(void *arg)
 {
-	san__brlock_wrlock(&((struct san_rcache *)arg)->lock);
+	inv_begin(arg);
 }
 
 static void mon_unlock(void *arg)
 {
-	san__brlock_wrunlock(&((struct san_rcache *)arg)->lock);
+	inv_end(arg);
+}
+
+int san__rcache_region_usable(struct san_rcache *rc, const struct san_rcache_region *r)
+{
+	uint64_t g = atomic_load_explicit(&rc->inv_busy, memory_order_acquire);
+
+	if (g & 1)
+		return 0;
+	if (atomic_load_explicit(&r->stale, memory_order_acquire))
+		return 0;
+	atomic_thread_fence(memory_order_acquire);
+	return atomic_load_explicit(&rc->inv_busy, memory_order_relaxed) == g;
 }
 
 static void mon_invalidate(void *arg, uintptr_t start, uintptr_t end)
@@ -633,9 +664,9 @@ int san__rcache_invalidate(struct san_rcache *rc, void *addr, size_t len)
 
 	if (page_range(addr, len, &s, &e))
 		return -EINVAL;
-	san__brlock_wrlock(&rc->lock);
+	inv_begin(rc);
 	n = invalidate_locked(rc, s, e, &freed);
-	san__brlock_wrunlock(&rc->lock);
+	inv_end(rc);
 	destroy_list(rc, freed);
 	san__rcache_reap(rc);
 	return n;
