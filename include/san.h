@@ -146,7 +146,9 @@ int san_connect(san_provider *p, const char *addr, san_socket **s_out);
 
 void san_listener_close(san_listener *l);
 
-/* Closes the socket (R1.8): outstanding operations complete with
+/* Closes the socket (R1.8). Threads blocked in san_poll on it return
+ * -ENOTCONN first; no other call on the socket may race with san_close or
+ * follow it (the socket is freed). Outstanding operations complete with
  * -ECANCELED (they are discarded: the socket is gone), the peer's complete
  * with -ECONNRESET, every RDMA descriptor of the socket is revoked and every
  * registration of the socket is released. Returns 0. */
@@ -202,7 +204,8 @@ int san_rdma_read(san_socket *s, const struct san_buf *dst, int n,
 		  const struct san_rdma_desc *src, uint64_t src_offset, void *ctx);
 
 /* Returns the number of completions written to out (at most max), 0 on
- * timeout (timeout_ms 0: just check; -1: wait forever), or -EINVAL. After
+ * timeout (timeout_ms 0: just check; -1: wait forever), -EINVAL, or
+ * -ENOTCONN when another thread closed the socket meanwhile. After
  * the connection failed, outstanding operations complete with -ECONNRESET;
  * once none are left, san_poll returns -ECONNRESET. */
 int san_poll(san_socket *s, struct san_completion *out, int max, int timeout_ms);

@@ -59,6 +59,7 @@ struct san_socket {
 	unsigned cq_head, cq_count;
 	unsigned outstanding;            /* posted and not yet returned by san_poll */
 	bool closing;
+	int pollers;                     /* engine lock: threads inside san_poll */
 	uint64_t tag;                    /* owner tag for the cache (R2.5) */
 };
 

@@ -156,11 +156,20 @@ int san_poll(san_socket *s, struct san_completion *out, int max, int timeout_ms)
 	spin_ns = (uint64_t)p->cfg.poll_spin_us * 1000;
 	start = san__now_ns();
 	ops->lock(p->nic);
+	if (s->closing) {
+		ops->unlock(p->nic);
+		return -ENOTCONN;
+	}
+	s->pollers++;
 	ops->poll_enter(p->nic);
 	for (;;) {
 		n = reap(s, out, max);
 		if (n)
 			break;
+		if (s->closing) { /* san_close from another thread */
+			n = -ENOTCONN;
+			break;
+		}
 		ops->progress(p->nic);
 		n = reap(s, out, max);
 		if (n)
@@ -192,6 +201,7 @@ int san_poll(san_socket *s, struct san_completion *out, int max, int timeout_ms)
 		}
 	}
 	ops->poll_leave(p->nic);
+	s->pollers--;
 	ops->unlock(p->nic);
 	return n;
 }

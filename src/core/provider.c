@@ -184,6 +184,12 @@ int san_close(san_socket *s)
 	p = s->p;
 	p->nic_ops->lock(p->nic);
 	s->closing = true;
+	/* Threads blocked in san_poll on this socket return -ENOTCONN; the
+	 * socket is freed only once they are out. */
+	while (s->pollers) {
+		p->nic_ops->wake(p->nic);
+		p->nic_ops->wait(p->nic, 10);
+	}
 	/* Completes every outstanding op (discarded below: closing) and
 	 * revokes every key before the socket's registrations go. */
 	p->nic_ops->ep_close(s->ep);

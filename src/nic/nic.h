@@ -112,6 +112,8 @@ struct san_nic_ops {
 	 * one polls, the NIC leaves the completions to it. */
 	void (*poll_enter)(struct san_nic *nic);
 	void (*poll_leave)(struct san_nic *nic);
+	/* Lock held. Wakes every thread asleep in wait(). */
+	void (*wake)(struct san_nic *nic);
 	/* Lock held; drops it while sleeping until the NIC has something to
 	 * process or timeout_ms passes (-1: no limit). Returns 0. */
 	int (*wait)(struct san_nic *nic, int timeout_ms);

@@ -135,6 +135,16 @@ static void uring_poll_leave(struct san_nic *n)
 		nic->app_last_ns = san__now_ns();
 }
 
+static void uring_wake(struct san_nic *n)
+{
+	struct uring_nic *nic = NIC(n);
+
+	if (nic->app_sleepers) {
+		wake_sleepers(nic);
+		san__uring_submit(nic);
+	}
+}
+
 static int uring_progress(struct san_nic *n)
 {
 	return san__uring_progress(NIC(n));
@@ -334,5 +344,6 @@ const struct san_nic_ops san__nic_uring_ops = {
 	.wait = uring_wait,
 	.poll_enter = uring_poll_enter,
 	.poll_leave = uring_poll_leave,
+	.wake = uring_wake,
 	.stats = uring_stats,
 };
