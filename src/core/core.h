@@ -99,7 +99,11 @@ int san__mem_cached(struct san_mem *m);
 /* 1 if a parked m may serve a new registration (not stale, no
  * invalidation in progress). */
 int san__mem_usable(san_provider *p, struct san_mem *m);
+/* 1 if the mapping under m changed (R2.4). */
+int san__mem_stale(struct san_mem *m);
 int san__mem_invalidate(san_provider *p, void *addr, size_t len);
+/* Unpins what the monitor invalidated while nobody held it. */
+void san__mem_reap(san_provider *p);
 /* R2.5: a socket's owner tag, and its release when the socket is gone. */
 uint64_t san__mem_socket_opened(san_provider *p);
 void san__mem_socket_closed(san_provider *p, uint64_t tag);

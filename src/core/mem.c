@@ -104,6 +104,16 @@ int san__mem_usable(san_provider *p, struct san_mem *m)
 	return san__rcache_region_usable(RC(p), (struct san_rcache_region *)m);
 }
 
+void san__mem_reap(san_provider *p)
+{
+	san__rcache_reap(RC(p));
+}
+
+int san__mem_stale(struct san_mem *m)
+{
+	return san__rcache_region_stale((struct san_rcache_region *)m);
+}
+
 int san__mem_invalidate(san_provider *p, void *addr, size_t len)
 {
 	if (!len)

@@ -6,6 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Progress thread, every ~100 ms: pages of memory the application freed
+ * are unpinned even if it only ever hits the fast path since. */
+static void idle_hook(void *arg)
+{
+	san_provider *p = arg;
+
+	san__mem_reap(p);
+	san__reg_unpark(p, UNPARK_STALE, 0, 0);
+}
+
 int san_provider_open(const struct san_config *c, san_provider **p_out)
 {
 	san_provider *p;
@@ -31,6 +41,7 @@ int san_provider_open(const struct san_config *c, san_provider **p_out)
 	rc = san__mem_open(p);
 	if (rc)
 		goto out_nic;
+	p->nic_ops->set_idle_hook(p->nic, idle_hook, p);
 	*p_out = p;
 	return 0;
 
@@ -62,6 +73,7 @@ void san_provider_close(san_provider *p)
 		else
 			break;
 	}
+	p->nic_ops->set_idle_hook(p->nic, NULL, NULL);
 	san__mem_close(p);
 	p->nic_ops->close(p->nic);
 	pthread_mutex_destroy(&p->ctl_lock);

@@ -104,9 +104,9 @@ static void list_remove(san_socket *s, struct san_reg *r)
 
 static unsigned park_slot(uintptr_t addr, size_t len, int flags)
 {
-	uint64_t h = (addr >> 6) ^ ((uint64_t)len * 0x9e3779b97f4a7c15ull) ^ (uint64_t)flags;
+	uint64_t h = ((uint64_t)addr ^ ((uint64_t)len << 17) ^ (uint64_t)flags) * 0x9e3779b97f4a7c15ull;
 
-	return (unsigned)((h ^ (h >> 29)) % SAN_PARK_SLOTS);
+	return (unsigned)(h >> 58); /* top 6 bits: every input bit mixed in */
 }
 
 static int check_args(san_socket *s, void *buf, size_t len, int flags)
@@ -206,6 +206,9 @@ int san_register_memory(san_socket *s, void *buf, size_t len, int flags, san_han
 		reg_drop(p, drop);
 	if (rc)
 		return rc;
+	/* A miss costs microseconds anyway: let go of parked registrations
+	 * whose memory was released, so their pages do not stay pinned. */
+	san__reg_unpark(p, UNPARK_STALE, 0, 0);
 	rc = reg_new(s, buf, len, flags, REG_LOCAL, &r);
 	if (rc)
 		return rc;
@@ -407,7 +410,7 @@ int san__reg_unpark(san_provider *p, enum san_unpark how, uintptr_t addr, size_t
 			int hit = how == UNPARK_ALL ||
 				  (how == UNPARK_RANGE && r->addr < addr + len && addr < r->addr + r->len);
 
-			if (!hit && san__mem_usable(p, r->mem))
+			if (!hit && !san__mem_stale(r->mem))
 				continue;
 			s->parked[i] = NULL;
 			r->next = drop;

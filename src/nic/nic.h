@@ -119,6 +119,11 @@ struct san_nic_ops {
 	int (*wait)(struct san_nic *nic, int timeout_ms);
 
 	void (*stats)(struct san_nic *nic, struct san_nic_stats *st);
+
+	/* Housekeeping for the layers above: the progress thread calls fn(arg)
+	 * about every 100 ms, with no lock held. Setting NULL returns once a
+	 * call in progress has finished. Call without the lock. */
+	void (*set_idle_hook)(struct san_nic *nic, void (*fn)(void *arg), void *arg);
 };
 
 extern const struct san_nic_ops san__nic_uring_ops;

@@ -160,9 +160,24 @@ static void *progress_main(void *arg)
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	pthread_mutex_lock(&nic->lock);
 	while (!nic->stop) {
+		uint64_t now;
+
 		san__uring_progress(nic);
 		if (nic->stop)
 			break;
+		now = san__now_ns();
+		if (nic->hook_fn && now - nic->hook_last_ns >= URING_HOOK_NS) {
+			void (*fn)(void *) = nic->hook_fn;
+			void *harg = nic->hook_arg;
+
+			nic->hook_running = true;
+			nic->hook_last_ns = now;
+			pthread_mutex_unlock(&nic->lock);
+			fn(harg);
+			pthread_mutex_lock(&nic->lock);
+			nic->hook_running = false;
+			continue;
+		}
 		if (nic->app_pollers || san__now_ns() - nic->app_last_ns < URING_GRACE_NS) {
 			/* An app thread drives the ring: stay off it, so that
 			 * its completions wake nobody but itself. */
@@ -177,7 +192,7 @@ static void *progress_main(void *arg)
 			pthread_cond_timedwait(&nic->prog_cond, &nic->lock, &ts);
 			continue;
 		}
-		san__uring_wait(nic, -1, false);
+		san__uring_wait(nic, nic->hook_fn ? (int)(URING_HOOK_NS / 1000000) : -1, false);
 	}
 	pthread_mutex_unlock(&nic->lock);
 	return NULL;
@@ -311,6 +326,21 @@ static void uring_close(struct san_nic *n)
 	free(nic);
 }
 
+static void uring_set_idle_hook(struct san_nic *n, void (*fn)(void *), void *arg)
+{
+	struct uring_nic *nic = NIC(n);
+
+	pthread_mutex_lock(&nic->lock);
+	nic->hook_fn = fn;
+	nic->hook_arg = arg;
+	while (nic->hook_running) {
+		pthread_mutex_unlock(&nic->lock);
+		usleep(1000);
+		pthread_mutex_lock(&nic->lock);
+	}
+	pthread_mutex_unlock(&nic->lock);
+}
+
 static void uring_stats(struct san_nic *n, struct san_nic_stats *st)
 {
 	struct uring_nic *nic = NIC(n);
@@ -346,4 +376,5 @@ const struct san_nic_ops san__nic_uring_ops = {
 	.poll_leave = uring_poll_leave,
 	.wake = uring_wake,
 	.stats = uring_stats,
+	.set_idle_hook = uring_set_idle_hook,
 };

@@ -28,6 +28,7 @@
 /* The progress thread stays parked this long after an app poller left:
  * apps that poll in a loop do not pay a thread hand-off per call. */
 #define URING_GRACE_NS 200000ull
+#define URING_HOOK_NS 100000000ull /* idle hook period */
 
 /* Not in Debian's kernel headers yet (Linux 6.18): no SIGPIPE from a write. */
 #define URING_RWF_NOSIGNAL 0x00000100
@@ -55,6 +56,10 @@ struct uring_nic {
 	bool have_thread;
 	pthread_t thread;
 	int neps;                     /* lock: live eps */
+	void (*hook_fn)(void *);      /* lock: the idle hook */
+	void *hook_arg;
+	bool hook_running;            /* lock */
+	uint64_t hook_last_ns;        /* progress thread only */
 	uint64_t ncompleted;          /* lock: ops completed, ever */
 
 	pthread_mutex_t slot_lock;    /* slot bitmap; never held with the engine lock */

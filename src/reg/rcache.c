@@ -65,6 +65,7 @@ struct san_rcache_region {
 	_Atomic uint64_t used;   /* timestamp of the last put */
 	_Atomic int indexed;     /* in rc->idx and on rc->lru; changed under the write lock */
 	_Atomic int stale;       /* the mapping changed: set once, under the write lock */
+	_Atomic int loose;       /* held, not indexed, on rc->loose (write lock) */
 	_Atomic uint64_t owners; /* owner tags (san__rcache_get_tagged) */
 	/* Write lock: */
 	uint64_t lru_key;
@@ -89,6 +90,10 @@ struct san_rcache {
 	/* Immutable after create. */
 	struct san_rcache_config cfg;
 	struct san_rcache_ops ops;
+	/* Write lock: regions that holders use but the index does not have
+	 * (served uncached, or displaced by a merge). Invalidation must find
+	 * them too: a live registration must never outlive its mapping. */
+	struct lru_node loose;
 	/* Odd while an invalidation is being processed under the write lock
 	 * (monitor or san__rcache_invalidate), even otherwise. */
 	_Atomic uint64_t inv_busy;
@@ -134,6 +139,21 @@ static void lru_del(struct lru_node *n)
 	n->prev->next = n->next;
 	n->next->prev = n->prev;
 	n->prev = n->next = n;
+}
+
+static void lru_insert_after(struct lru_node *pos, struct lru_node *n);
+
+/* Write lock held. */
+static void loose_add(struct san_rcache *rc, struct san_rcache_region *r)
+{
+	lru_insert_after(&rc->loose, &r->lru);
+	atomic_store_explicit(&r->loose, 1, memory_order_relaxed);
+}
+
+static void loose_del(struct san_rcache_region *r)
+{
+	lru_del(&r->lru);
+	atomic_store_explicit(&r->loose, 0, memory_order_relaxed);
 }
 
 static void lru_insert_after(struct lru_node *pos, struct lru_node *n)
@@ -353,6 +373,19 @@ static int invalidate_locked(struct san_rcache *rc, uintptr_t s, uintptr_t e,
 	}
 	if (n)
 		atomic_fetch_add_explicit(&rc->invalidations, (uint64_t)n, memory_order_relaxed);
+	/* Live registrations outside the index: stale too. */
+	for (struct lru_node *q = rc->loose.next, *nx; q != &rc->loose; q = nx) {
+		struct san_rcache_region *r = san_container_of(q, struct san_rcache_region, lru);
+
+		nx = q->next;
+		if (r->start >= e || r->end <= s)
+			continue;
+		atomic_store_explicit(&r->stale, 1, memory_order_release);
+		if (rc->ops.mem_stale)
+			rc->ops.mem_stale(rc->ctx, r->mr);
+		loose_del(r);
+		n++;
+	}
 	return n;
 }
 
@@ -477,9 +510,15 @@ static struct san_rcache_region *publish(struct san_rcache *rc, struct san_rcach
 	}
 	san__brlock_wrlock(&rc->lock);
 	/* Was some of it unmapped while we pinned? Then what we pinned may be
-	 * the old pages: keep it out of the cache. */
-	if (inv_conflict(rc, p->seq0, r->start, r->end))
+	 * the old pages: keep it out of the cache, and out of use (only an
+	 * application racing its own munmap against this registration gets
+	 * here; it gets -EFAULT rather than the old pages). */
+	if (inv_conflict(rc, p->seq0, r->start, r->end)) {
+		atomic_store_explicit(&r->stale, 1, memory_order_release);
+		if (rc->ops.mem_stale)
+			rc->ops.mem_stale(rc->ctx, r->mr);
 		goto out_unlock;
+	}
 	other = idx_lookup(rc, r->start, r->end);
 	if (other) { /* a concurrent miss won: share its region */
 		atomic_fetch_add_explicit(&other->refs, 1, memory_order_relaxed);
@@ -503,6 +542,8 @@ static struct san_rcache_region *publish(struct san_rcache *rc, struct san_rcach
 
 		if (idx_remove(rc, i))
 			push_free(&freed, o);
+		else
+			loose_add(rc, o); /* still held: keep it findable */
 	}
 	while (rc->n + 1 > rc->cfg.max_regions || rc->cached_bytes + len > rc->cfg.max_bytes)
 		if (!evict_one(rc, &freed))
@@ -519,6 +560,9 @@ static struct san_rcache_region *publish(struct san_rcache *rc, struct san_rcach
 	atomic_store_explicit(&r->indexed, 1, memory_order_relaxed);
 	lru_place(rc, r, atomic_load_explicit(&r->used, memory_order_relaxed));
 out_unlock:
+	if (got == r && !atomic_load_explicit(&r->indexed, memory_order_relaxed) &&
+	    !atomic_load_explicit(&r->stale, memory_order_relaxed))
+		loose_add(rc, r); /* served uncached: still watched */
 	san__brlock_wrunlock(&rc->lock);
 	free(grown);
 	free(old);
@@ -539,7 +583,7 @@ static int miss(struct san_rcache *rc, struct miss_plan *p, struct san_rcache_re
 	if (!r)
 		return -ENOMEM;
 	memset(r, 0, sizeof(*r));
-	if (cache && rc->mon) {
+	if (rc->mon) {
 		/* Watch before pinning: a change after this point reaches the
 		 * invalidation ring, which publish() checks. */
 		ret = san__monitor_watch(rc->mon, p->ms, p->me);
@@ -568,7 +612,20 @@ static int miss(struct san_rcache *rc, struct miss_plan *p, struct san_rcache_re
 	r->lru.prev = r->lru.next = &r->lru;
 	atomic_init(&r->refs, 1);
 	atomic_init(&r->used, stamp_now());
-	*r_out = cache ? publish(rc, r, p) : r;
+	if (cache && rc->caching) {
+		*r_out = publish(rc, r, p);
+	} else {
+		san__brlock_wrlock(&rc->lock);
+		if (rc->mon && inv_conflict(rc, p->seq0, r->start, r->end)) {
+			atomic_store_explicit(&r->stale, 1, memory_order_release);
+			if (rc->ops.mem_stale)
+				rc->ops.mem_stale(rc->ctx, r->mr);
+		} else if (rc->mon) {
+			loose_add(rc, r);
+		}
+		san__brlock_wrunlock(&rc->lock);
+		*r_out = r;
+	}
 	san__rcache_reap(rc);
 	return 0;
 }
@@ -618,6 +675,12 @@ int san__rcache_get_tagged(struct san_rcache *rc, void *addr, size_t len, uint64
 		if (rc->n + 1 > rc->cap && rc->cap < rc->cfg.max_regions)
 			p.want_cap = (size_t)SAN_MIN((uint64_t)rc->cap * 2, rc->cfg.max_regions);
 		san__brlock_rdunlock(&rc->lock, t);
+	} else if (rc->mon) {
+		/* Uncached but watched: the pin window check needs it too. */
+		unsigned t = san__brlock_rdlock(&rc->lock);
+
+		p.seq0 = rc->inv_seq;
+		san__brlock_rdunlock(&rc->lock, t);
 	}
 	ret = miss(rc, &p, r_out);
 	if (!ret && tag)
@@ -630,8 +693,15 @@ void san__rcache_put(struct san_rcache *rc, struct san_rcache_region *r)
 	if (!r)
 		return;
 	atomic_store_explicit(&r->used, stamp_now(), memory_order_relaxed);
-	if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1)
+	if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1) {
+		if (atomic_load_explicit(&r->loose, memory_order_relaxed)) {
+			san__brlock_wrlock(&rc->lock);
+			if (atomic_load_explicit(&r->loose, memory_order_relaxed))
+				loose_del(r);
+			san__brlock_wrunlock(&rc->lock);
+		}
 		region_destroy(rc, r); /* left the index (or never entered it) */
+	}
 	san__rcache_reap(rc);
 }
 
@@ -778,6 +848,7 @@ int san__rcache_create(const struct san_rcache_config *c, const struct san_rcach
 	rc->ops = *ops;
 	rc->ctx = ctx;
 	rc->lru.prev = rc->lru.next = &rc->lru;
+	rc->loose.prev = rc->loose.next = &rc->loose;
 	rc->cap = (size_t)SAN_MAX(SAN_MIN(c->max_regions, (uint64_t)1024), (uint64_t)1);
 	rc->idx = malloc(rc->cap * sizeof(*rc->idx));
 	if (!rc->idx) {
@@ -797,7 +868,10 @@ int san__rcache_create(const struct san_rcache_config *c, const struct san_rcach
 
 	if (c->enabled && c->monitor == SAN__MONITOR_EXTERNAL) {
 		rc->caching = 1;
-	} else if (c->enabled && c->monitor == SAN_MONITOR_UFFD) {
+	} else if (c->monitor == SAN_MONITOR_UFFD) {
+		/* With caching off too: the monitor still guards live
+		 * registrations (a release without deregistration makes them
+		 * stale instead of leaving them on the old pages). */
 		ret = san__monitor_uffd_open(&cb, rc, &rc->mon);
 		if (ret == -ENOMEM)
 			goto out_lock;
@@ -806,7 +880,7 @@ int san__rcache_create(const struct san_rcache_config *c, const struct san_rcach
 				 strerror(-ret));
 			rc->mon = NULL;
 		}
-		rc->caching = rc->mon != NULL;
+		rc->caching = c->enabled && rc->mon != NULL;
 	}
 	*rc_out = rc;
 	return 0;

@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Hazard, mremap(MREMAP_MAYMOVE | MREMAP_FIXED) moves the pages away (R2.2).
+ * Both sides (local: send / RDMA-write source and receive / RDMA-read sink;
+ * remote: the peer's RDMA-write target and RDMA-read source) deregister,
+ * move the pages elsewhere, map new memory at the old address: the new bytes
+ * move.
+ * See tests/hazard.h for the steps and checks. SAN_TEST_TRANSPORTS
+ */
+#include "hazard.h"
+
+int main(void)
+{
+	return hz_main(HZ_MREMAP_MOVE, HZ_DEREG);
+}

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Hazard, mremap shrinks a registered buffer (R2.4).
+ * The application releases memory that is STILL REGISTERED (local handle;
+ * RDMA descriptor on the remote side),
+ * and maps new memory over the old tail: the old registration moves nothing.
+ * See tests/hazard.h for the steps and checks. SAN_TEST_TRANSPORTS
+ */
+#include "hazard.h"
+
+int main(void)
+{
+	return hz_main(HZ_MREMAP_SHRINK, HZ_NODEREG);
+}
