@@ -275,6 +275,8 @@ int san_register_rdma_memory(san_socket *s, void *buf, size_t len, int flags,
 	if (!d_out)
 		return -EINVAL;
 	p = s->p;
+	if (sock_state(s)) /* no pin for a dead socket (checked again below) */
+		return -ENOTCONN;
 	rc = reg_new(s, buf, len, flags, REG_RDMA, &r);
 	if (rc)
 		return rc;

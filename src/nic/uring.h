@@ -111,7 +111,9 @@ enum rx_after { RXA_RECV = 1, RXA_WRITE, RXA_READ_RESP };
 struct uring_ep {
 	struct uring_nic *nic;
 	int fd;
-	int state;                    /* enum san_nic_ep_state */
+	/* enum san_nic_ep_state: written under the engine lock, read
+	 * without it by registration (a stale read is harmless). */
+	_Atomic int state;
 	int fail_status;              /* what outstanding ops complete with */
 	uint64_t nonce, peer_max_msg, next_id;
 

@@ -153,7 +153,9 @@ static void loose_add(struct san_rcache *rc, struct san_rcache_region *r)
 static void loose_del(struct san_rcache_region *r)
 {
 	lru_del(&r->lru);
-	atomic_store_explicit(&r->loose, 0, memory_order_relaxed);
+	/* Release: a put that sees 0 without the lock also sees everything
+	 * the invalidation wrote into r and its mr before, and may free. */
+	atomic_store_explicit(&r->loose, 0, memory_order_release);
 }
 
 static void lru_insert_after(struct lru_node *pos, struct lru_node *n)
@@ -694,7 +696,7 @@ void san__rcache_put(struct san_rcache *rc, struct san_rcache_region *r)
 		return;
 	atomic_store_explicit(&r->used, stamp_now(), memory_order_relaxed);
 	if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1) {
-		if (atomic_load_explicit(&r->loose, memory_order_relaxed)) {
+		if (atomic_load_explicit(&r->loose, memory_order_acquire)) {
 			san__brlock_wrlock(&rc->lock);
 			if (atomic_load_explicit(&r->loose, memory_order_relaxed))
 				loose_del(r);
