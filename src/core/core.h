@@ -99,8 +99,10 @@ int san__mem_cached(struct san_mem *m);
 /* 1 if a parked m may serve a new registration (not stale, no
  * invalidation in progress). */
 int san__mem_usable(san_provider *p, struct san_mem *m);
-/* 1 if the mapping under m changed (R2.4). */
+/* 1 if the mapping under m changed (R2.4). _sync: ordered after an
+ * invalidation in progress (use before moving data). */
 int san__mem_stale(struct san_mem *m);
+int san__mem_stale_sync(san_provider *p, struct san_mem *m);
 int san__mem_invalidate(san_provider *p, void *addr, size_t len);
 /* Unpins what the monitor invalidated while nobody held it. */
 void san__mem_reap(san_provider *p);

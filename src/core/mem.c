@@ -114,6 +114,11 @@ int san__mem_stale(struct san_mem *m)
 	return san__rcache_region_stale((struct san_rcache_region *)m);
 }
 
+int san__mem_stale_sync(san_provider *p, struct san_mem *m)
+{
+	return san__rcache_region_stale_sync(RC(p), (struct san_rcache_region *)m);
+}
+
 int san__mem_invalidate(san_provider *p, void *addr, size_t len)
 {
 	if (!len)

@@ -342,7 +342,7 @@ static int covers(const struct san_reg *r, uintptr_t a, size_t len)
  * released the memory without deregistering): nothing moves through it. */
 static int reg_stale(const struct san_reg *r)
 {
-	return atomic_load_explicit(&san__mem_mr(r->mem)->stale, memory_order_acquire);
+	return san__mem_stale_sync(r->s->p, r->mem);
 }
 
 int san__reg_resolve(san_socket *s, const struct san_buf *b, int right, struct san_reg **r_out)

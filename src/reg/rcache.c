@@ -41,6 +41,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -721,6 +722,26 @@ void san__rcache_region_range(const struct san_rcache_region *r, uintptr_t *base
 int san__rcache_region_stale(const struct san_rcache_region *r)
 {
 	return atomic_load_explicit(&r->stale, memory_order_acquire);
+}
+
+int san__rcache_region_stale_sync(struct san_rcache *rc, const struct san_rcache_region *r)
+{
+	for (unsigned spins = 0;; spins++) {
+		uint64_t g = atomic_load_explicit(&rc->inv_busy, memory_order_acquire);
+		int st;
+
+		if (g & 1) {
+			if (spins > 64)
+				sched_yield();
+			else
+				san__cpu_relax();
+			continue;
+		}
+		st = atomic_load_explicit(&r->stale, memory_order_acquire);
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&rc->inv_busy, memory_order_relaxed) == g)
+			return st;
+	}
 }
 
 int san__rcache_region_cached(const struct san_rcache_region *r)

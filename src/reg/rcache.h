@@ -100,6 +100,12 @@ int san__rcache_region_stale(const struct san_rcache_region *r);
  * in docs/rcache.md for why this is as safe as a hit in the index. */
 int san__rcache_region_usable(struct san_rcache *rc, const struct san_rcache_region *r);
 
+/* As san__rcache_region_stale, but ordered after any invalidation being
+ * processed right now (waits for it: the monitor's work is short and never
+ * waits for the application). A holder about to move data through r calls
+ * this: after a munmap returned, it answers 1 for the regions it hit. */
+int san__rcache_region_stale_sync(struct san_rcache *rc, const struct san_rcache_region *r);
+
 /* Releases one get. The last put of a cached region leaves it pinned on the
  * LRU list; the last put of a region that left the cache (invalidated,
  * displaced, never cached) unregisters it. */
