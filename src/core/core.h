@@ -24,7 +24,8 @@
 
 struct san_mem; /* a pinned range from mem.c */
 
-#define SAN_PARK_SLOTS 64
+#define SAN_PARK_BITS 12
+#define SAN_PARK_SLOTS (1u << SAN_PARK_BITS) /* direct-mapped: 32 KiB per socket */
 
 enum { REG_LOCAL = 1, REG_RDMA = 2 };
 
@@ -46,7 +47,7 @@ struct san_socket {
 	san_provider *p;
 	struct san_nic_ep *ep;
 	struct san_socket *next, *prev;  /* ctl_lock */
-	pthread_mutex_t reg_lock;
+	san_spinlock reg_lock;           /* short sections only, never blocks */
 	struct san_reg *regs;            /* reg_lock */
 	struct hslot *hslots;            /* reg_lock: the handle table */
 	uint32_t hcap, hfree;            /* reg_lock; hfree UINT32_MAX = none */
@@ -85,6 +86,7 @@ struct san_provider {
 	struct san_listener *listeners;  /* ctl_lock */
 	unsigned tag_users[64];          /* ctl_lock: live sockets per owner tag */
 	_Atomic uint64_t park_hits_closed; /* park hits of sockets gone */
+	_Atomic uint64_t swept_gen;      /* san__mem_inv_gen at the last stale sweep */
 };
 
 /* mem.c: the registration path. Returns a pinned range covering the pages
@@ -104,6 +106,8 @@ int san__mem_usable(san_provider *p, struct san_mem *m);
 int san__mem_stale(struct san_mem *m);
 int san__mem_stale_sync(san_provider *p, struct san_mem *m);
 int san__mem_invalidate(san_provider *p, void *addr, size_t len);
+/* Changes whenever the cache processed an invalidation. */
+uint64_t san__mem_inv_gen(san_provider *p);
 /* Unpins what the monitor invalidated while nobody held it. */
 void san__mem_reap(san_provider *p);
 /* R2.5: a socket's owner tag, and its release when the socket is gone. */

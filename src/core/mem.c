@@ -104,6 +104,11 @@ int san__mem_usable(san_provider *p, struct san_mem *m)
 	return san__rcache_region_usable(RC(p), (struct san_rcache_region *)m);
 }
 
+uint64_t san__mem_inv_gen(san_provider *p)
+{
+	return san__rcache_inv_gen(RC(p));
+}
+
 void san__mem_reap(san_provider *p)
 {
 	san__rcache_reap(RC(p));

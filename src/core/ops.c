@@ -71,7 +71,7 @@ static int post(san_socket *s, int opcode, const struct san_buf *bufs, int n,
 		rc = -ENOTCONN;
 	else if (s->outstanding >= p->cfg.max_outstanding)
 		rc = -EAGAIN;
-	pthread_mutex_lock(&s->reg_lock);
+	san__spin_lock(&s->reg_lock);
 	for (i = 0; !rc && i < n; i++) {
 		struct san_reg *r;
 
@@ -86,7 +86,7 @@ static int post(san_socket *s, int opcode, const struct san_buf *bufs, int n,
 		q->regs[q->nregs++] = r;
 		atomic_fetch_add_explicit(&r->inuse, 1, memory_order_relaxed);
 	}
-	pthread_mutex_unlock(&s->reg_lock);
+	san__spin_unlock(&s->reg_lock);
 	q->nop.nsge = q->nregs;
 	if (!rc)
 		rc = p->nic_ops->post(s->ep, &q->nop);

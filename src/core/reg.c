@@ -20,12 +20,12 @@
 int san__reg_socket_init(san_socket *s)
 {
 	s->hfree = UINT32_MAX;
-	return -pthread_mutex_init(&s->reg_lock, NULL);
+	san__spin_init(&s->reg_lock);
+	return 0;
 }
 
 void san__reg_socket_fini(san_socket *s)
 {
-	pthread_mutex_destroy(&s->reg_lock);
 	free(s->hslots);
 }
 
@@ -106,7 +106,7 @@ static unsigned park_slot(uintptr_t addr, size_t len, int flags)
 {
 	uint64_t h = ((uint64_t)addr ^ ((uint64_t)len << 17) ^ (uint64_t)flags) * 0x9e3779b97f4a7c15ull;
 
-	return (unsigned)(h >> 58); /* top 6 bits: every input bit mixed in */
+	return (unsigned)(h >> (64 - SAN_PARK_BITS)); /* top bits: every input bit mixed in */
 }
 
 static int check_args(san_socket *s, void *buf, size_t len, int flags)
@@ -188,7 +188,7 @@ int san_register_memory(san_socket *s, void *buf, size_t len, int flags, san_han
 	if (!h_out)
 		return -EINVAL;
 	p = s->p;
-	pthread_mutex_lock(&s->reg_lock);
+	san__spin_lock(&s->reg_lock);
 	rc = sock_state(s);
 	r = rc ? NULL : unpark(s, buf, len, flags, &drop);
 	if (r) {
@@ -196,23 +196,29 @@ int san_register_memory(san_socket *s, void *buf, size_t len, int flags, san_han
 		if (!rc) {
 			list_insert(s, r);
 			*h_out = r->handle;
-			pthread_mutex_unlock(&s->reg_lock);
+			san__spin_unlock(&s->reg_lock);
 			return 0;
 		}
 		drop = r;
 	}
-	pthread_mutex_unlock(&s->reg_lock);
+	san__spin_unlock(&s->reg_lock);
 	if (drop)
 		reg_drop(p, drop);
 	if (rc)
 		return rc;
-	/* A miss costs microseconds anyway: let go of parked registrations
-	 * whose memory was released, so their pages do not stay pinned. */
-	san__reg_unpark(p, UNPARK_STALE, 0, 0);
+	/* Let go of parked registrations whose memory was released, so their
+	 * pages do not stay pinned: only when an invalidation happened since
+	 * the last sweep (a sweep visits every socket). */
+	{
+		uint64_t g = san__mem_inv_gen(p);
+
+		if (atomic_exchange_explicit(&p->swept_gen, g, memory_order_relaxed) != g)
+			san__reg_unpark(p, UNPARK_STALE, 0, 0);
+	}
 	rc = reg_new(s, buf, len, flags, REG_LOCAL, &r);
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&s->reg_lock);
+	san__spin_lock(&s->reg_lock);
 	rc = sock_state(s);
 	if (!rc)
 		rc = handle_alloc(s, r);
@@ -220,7 +226,7 @@ int san_register_memory(san_socket *s, void *buf, size_t len, int flags, san_han
 		list_insert(s, r);
 		*h_out = r->handle;
 	}
-	pthread_mutex_unlock(&s->reg_lock);
+	san__spin_unlock(&s->reg_lock);
 	if (rc)
 		reg_drop(p, r);
 	return rc;
@@ -234,15 +240,15 @@ int san_deregister_memory(san_socket *s, san_handle h)
 	if (!s)
 		return -EINVAL;
 	p = s->p;
-	pthread_mutex_lock(&s->reg_lock);
+	san__spin_lock(&s->reg_lock);
 	r = find_handle(s, h);
 	if (!r || r->kind != REG_LOCAL) {
-		pthread_mutex_unlock(&s->reg_lock);
+		san__spin_unlock(&s->reg_lock);
 		return -EINVAL;
 	}
 	/* inuse only grows under reg_lock (posting), so 0 here stays 0. */
 	if (atomic_load_explicit(&r->inuse, memory_order_acquire)) {
-		pthread_mutex_unlock(&s->reg_lock);
+		san__spin_unlock(&s->reg_lock);
 		return -EBUSY;
 	}
 	handle_free(s, h);
@@ -256,7 +262,7 @@ int san_deregister_memory(san_socket *s, san_handle h)
 		drop = s->parked[i];
 		s->parked[i] = r;
 	}
-	pthread_mutex_unlock(&s->reg_lock);
+	san__spin_unlock(&s->reg_lock);
 	if (drop)
 		reg_drop(p, drop);
 	return 0;
@@ -285,9 +291,9 @@ int san_register_rdma_memory(san_socket *s, void *buf, size_t len, int flags,
 	if (!rc)
 		rc = p->nic_ops->key_add(s->ep, san__mem_mr(r->mem), (uintptr_t)buf, len, flags, &r->key);
 	if (!rc) {
-		pthread_mutex_lock(&s->reg_lock);
+		san__spin_lock(&s->reg_lock);
 		list_insert(s, r);
-		pthread_mutex_unlock(&s->reg_lock);
+		san__spin_unlock(&s->reg_lock);
 		d.rights = (uint8_t)flags;
 		d.key = r->key;
 		d.len = len;
@@ -314,12 +320,12 @@ int san_deregister_rdma_memory(san_socket *s, const struct san_rdma_desc *desc)
 		return -EINVAL;
 	p = s->p;
 	NIC_LOCK(p);
-	pthread_mutex_lock(&s->reg_lock);
+	san__spin_lock(&s->reg_lock);
 	for (r = s->regs; r; r = r->next)
 		if (r->kind == REG_RDMA && r->key == d.key)
 			break;
 	if (!r || atomic_load_explicit(&r->inuse, memory_order_acquire)) {
-		pthread_mutex_unlock(&s->reg_lock);
+		san__spin_unlock(&s->reg_lock);
 		NIC_UNLOCK(p);
 		return r ? -EBUSY : -EINVAL;
 	}
@@ -327,7 +333,7 @@ int san_deregister_rdma_memory(san_socket *s, const struct san_rdma_desc *desc)
 	if (p->nic_ops->ep_state(s->ep) != SAN_NIC_EP_CLOSED)
 		p->nic_ops->key_revoke(s->ep, r->key);
 	list_remove(s, r);
-	pthread_mutex_unlock(&s->reg_lock);
+	san__spin_unlock(&s->reg_lock);
 	NIC_UNLOCK(p);
 	reg_drop(p, r);
 	return 0;
@@ -377,7 +383,7 @@ void san__reg_release_all(san_socket *s, struct san_reg **list_out)
 {
 	struct san_reg *r, *list;
 
-	pthread_mutex_lock(&s->reg_lock);
+	san__spin_lock(&s->reg_lock);
 	for (r = s->regs; r; r = r->next)
 		if (r->kind == REG_LOCAL)
 			handle_free(s, r->handle);
@@ -393,7 +399,7 @@ void san__reg_release_all(san_socket *s, struct san_reg **list_out)
 	}
 	atomic_fetch_add(&s->p->park_hits_closed, s->park_hits);
 	s->park_hits = 0;
-	pthread_mutex_unlock(&s->reg_lock);
+	san__spin_unlock(&s->reg_lock);
 	*list_out = list;
 }
 
@@ -404,7 +410,7 @@ int san__reg_unpark(san_provider *p, enum san_unpark how, uintptr_t addr, size_t
 
 	pthread_mutex_lock(&p->ctl_lock);
 	for (san_socket *s = p->sockets; s; s = s->next) {
-		pthread_mutex_lock(&s->reg_lock);
+		san__spin_lock(&s->reg_lock);
 		for (unsigned i = 0; i < SAN_PARK_SLOTS; i++) {
 			r = s->parked[i];
 			if (!r)
@@ -419,7 +425,7 @@ int san__reg_unpark(san_provider *p, enum san_unpark how, uintptr_t addr, size_t
 			drop = r;
 			n++;
 		}
-		pthread_mutex_unlock(&s->reg_lock);
+		san__spin_unlock(&s->reg_lock);
 	}
 	pthread_mutex_unlock(&p->ctl_lock);
 	while ((r = drop)) {
@@ -435,9 +441,9 @@ uint64_t san__reg_park_hits(san_provider *p)
 
 	pthread_mutex_lock(&p->ctl_lock);
 	for (san_socket *s = p->sockets; s; s = s->next) {
-		pthread_mutex_lock(&s->reg_lock);
+		san__spin_lock(&s->reg_lock);
 		n += s->park_hits;
-		pthread_mutex_unlock(&s->reg_lock);
+		san__spin_unlock(&s->reg_lock);
 	}
 	pthread_mutex_unlock(&p->ctl_lock);
 	return n;

@@ -724,6 +724,11 @@ int san__rcache_region_stale(const struct san_rcache_region *r)
 	return atomic_load_explicit(&r->stale, memory_order_acquire);
 }
 
+uint64_t san__rcache_inv_gen(struct san_rcache *rc)
+{
+	return atomic_load_explicit(&rc->inv_busy, memory_order_acquire);
+}
+
 int san__rcache_region_stale_sync(struct san_rcache *rc, const struct san_rcache_region *r)
 {
 	for (unsigned spins = 0;; spins++) {

@@ -106,6 +106,10 @@ int san__rcache_region_usable(struct san_rcache *rc, const struct san_rcache_reg
  * this: after a munmap returned, it answers 1 for the regions it hit. */
 int san__rcache_region_stale_sync(struct san_rcache *rc, const struct san_rcache_region *r);
 
+/* A number that changes whenever an invalidation has been processed: a
+ * holder that sweeps its own stale regions does so only when it moved. */
+uint64_t san__rcache_inv_gen(struct san_rcache *rc);
+
 /* Releases one get. The last put of a cached region leaves it pinned on the
  * LRU list; the last put of a region that left the cache (invalidated,
  * displaced, never cached) unregisters it. */

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <netinet/in.h>
@@ -30,6 +32,36 @@ static inline void san__cpu_relax(void)
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();
 #endif
+}
+
+/* A spinlock for short critical sections with no blocking inside: one
+ * atomic exchange to take, a plain release store to give back (a mutex
+ * costs an atomic on both). Yields the CPU if the holder seems preempted. */
+typedef struct {
+	_Atomic int v;
+} san_spinlock;
+
+static inline void san__spin_init(san_spinlock *l)
+{
+	atomic_init(&l->v, 0);
+}
+
+static inline void san__spin_lock(san_spinlock *l)
+{
+	unsigned n = 0;
+
+	while (atomic_exchange_explicit(&l->v, 1, memory_order_acquire))
+		while (atomic_load_explicit(&l->v, memory_order_relaxed)) {
+			if (++n > 128)
+				sched_yield();
+			else
+				san__cpu_relax();
+		}
+}
+
+static inline void san__spin_unlock(san_spinlock *l)
+{
+	atomic_store_explicit(&l->v, 0, memory_order_release);
 }
 
 static inline size_t san__page_size(void)
