@@ -24,8 +24,10 @@ static int nic_reg(void *ctx, void *addr, size_t len, void **mr_out)
 	struct san_nic_mr *mr;
 	int rc = p->nic_ops->mem_reg(p->nic, addr, len, &mr);
 
-	if (!rc)
+	if (!rc) {
+		mr->inv_busy = san__rcache_inv_busy_ptr(p->rcache);
 		*mr_out = mr;
+	}
 	return rc;
 }
 

@@ -30,6 +30,10 @@ struct san_nic_mr {
 	/* Set (never cleared) when the mapping under it changed (R2.4): no
 	 * new transfer may use it, no key of it admits the peer. */
 	_Atomic int stale;
+	/* Optional, set by the registration path: odd while an invalidation
+	 * is being processed. A key check waits for even before reading
+	 * stale (a munmap returns before its invalidation is done). */
+	const _Atomic uint64_t *inv_busy;
 };
 
 /* One element of a scatter/gather list, already checked against mr. */

@@ -23,6 +23,7 @@
 #include "uring.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -169,14 +170,35 @@ int san__uring_key_revoke(struct san_nic_ep *e, uint64_t key)
 	return 0;
 }
 
+/* R2.4, ordered after any invalidation in progress (the monitor never
+ * takes the engine lock, so waiting here cannot deadlock). */
+static int mr_stale(const struct san_nic_mr *mr)
+{
+	for (unsigned spins = 0;; spins++) {
+		uint64_t g = mr->inv_busy ? atomic_load_explicit(mr->inv_busy, memory_order_acquire) : 0;
+		int st;
+
+		if (g & 1) {
+			if (spins > 64)
+				sched_yield();
+			else
+				san__cpu_relax();
+			continue;
+		}
+		st = atomic_load_explicit(&mr->stale, memory_order_acquire);
+		atomic_thread_fence(memory_order_acquire);
+		if (!mr->inv_busy || atomic_load_explicit(mr->inv_busy, memory_order_relaxed) == g)
+			return st;
+	}
+}
+
 /* The checks of protocol.md §4, in order. Returns a SAN_WIRE_* status. */
 static int key_check(struct uring_ep *ep, const struct san_wire_hdr *h, int right,
 		     struct uring_key **k_out)
 {
 	struct uring_key *k = key_find(ep, h->key);
 
-	if (!k || !(k->rights & right) ||
-	    atomic_load_explicit(&k->mr->pub.stale, memory_order_acquire))
+	if (!k || !(k->rights & right) || mr_stale(&k->mr->pub))
 		return SAN_WIRE_EACCES;
 	if (h->offset > k->len || h->len > k->len - h->offset)
 		return SAN_WIRE_ERANGE;
@@ -185,6 +207,8 @@ static int key_check(struct uring_ep *ep, const struct san_wire_hdr *h, int righ
 }
 
 /* ---- transmit ---- */
+
+static void rx_kick(struct uring_ep *ep);
 
 static size_t part_len(const struct tx_item *it, int part)
 {
@@ -220,6 +244,8 @@ static void tx_settle(struct uring_ep *ep)
 				it->op->bytes = it->op->len;
 			op_event(ep, it->op);
 		}
+		if (it->resp && ep->resp_queued-- == URING_MAX_RESP_QUEUED)
+			rx_kick(ep); /* reading again */
 		tx_item_free(it);
 	}
 }
@@ -360,6 +386,8 @@ static void queue_resp(struct uring_ep *ep, uint8_t type, uint64_t id, int statu
 		ep_fail(ep, -ENOMEM);
 		return;
 	}
+	it->resp = true;
+	ep->resp_queued++;
 	if (type == SAN_WIRE_READ_RESP && status == SAN_WIRE_OK && len) {
 		h.len = len;
 		k->refs++;
@@ -558,6 +586,10 @@ static void rx_kick(struct uring_ep *ep)
 	struct io_uring_sqe *sqe;
 
 	if (ep->rx_inflight || ep->state != SAN_NIC_EP_OPEN || ep->rx_state == RX_WAIT_RECV)
+		return;
+	/* A peer that sends requests and never reads our responses: stop
+	 * reading (back-pressure) instead of queueing without bound. */
+	if (ep->resp_queued >= URING_MAX_RESP_QUEUED)
 		return;
 	sqe = san__uring_sqe(nic);
 	switch (ep->rx_state) {

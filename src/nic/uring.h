@@ -25,6 +25,10 @@
 #define URING_TX_CHAIN 16            /* linked SQEs in flight per connection */
 #define URING_SCRATCH (64u << 10)    /* sink for refused or oversized payload */
 #define URING_HANDSHAKE_MS 10000
+/* Responses queued for a peer before we stop reading its requests. A
+ * peer's own outstanding requests are bounded by its max_outstanding
+ * (default 1024), so only a peer that never reads reaches this. */
+#define URING_MAX_RESP_QUEUED 65536
 /* The progress thread stays parked this long after an app poller left:
  * apps that poll in a loop do not pay a thread hand-off per call. */
 #define URING_GRACE_NS 200000ull
@@ -97,6 +101,7 @@ struct tx_item {
 	struct san_nic_sge *sge;      /* payload parts (op->sge or &one) */
 	int nsge;
 	struct san_nic_sge one;
+	bool resp;                    /* a WRITE_ACK or READ_RESP we owe */
 };
 
 enum rx_state {
@@ -122,6 +127,7 @@ struct uring_ep {
 	int tx_part;                  /* -1: header, else payload part */
 	size_t tx_off;
 	int tx_nfl, tx_back;          /* SQEs of the chain in flight / returned */
+	unsigned resp_queued;         /* responses in the tx queue */
 	struct { size_t len; int res; } tx_fl[URING_TX_CHAIN];
 
 	/* ops waiting for the peer's response, in wire order */

@@ -724,6 +724,11 @@ int san__rcache_region_stale(const struct san_rcache_region *r)
 	return atomic_load_explicit(&r->stale, memory_order_acquire);
 }
 
+const _Atomic uint64_t *san__rcache_inv_busy_ptr(struct san_rcache *rc)
+{
+	return rc ? &rc->inv_busy : NULL;
+}
+
 uint64_t san__rcache_inv_gen(struct san_rcache *rc)
 {
 	return atomic_load_explicit(&rc->inv_busy, memory_order_acquire);

@@ -109,6 +109,9 @@ int san__rcache_region_stale_sync(struct san_rcache *rc, const struct san_rcache
 /* A number that changes whenever an invalidation has been processed: a
  * holder that sweeps its own stale regions does so only when it moved. */
 uint64_t san__rcache_inv_gen(struct san_rcache *rc);
+/* The counter itself (odd while an invalidation is processed), for a NIC
+ * that checks staleness without calling back (rc may be NULL: NULL). */
+const _Atomic uint64_t *san__rcache_inv_busy_ptr(struct san_rcache *rc);
 
 /* Releases one get. The last put of a cached region leaves it pinned on the
  * LRU list; the last put of a region that left the cache (invalidated,
