@@ -185,9 +185,10 @@ static int mr_stale(const struct san_nic_mr *mr)
 				san__cpu_relax();
 			continue;
 		}
+		/* An acquire load: the re-read below cannot move above it (no
+		 * fence needed; gcc's TSan does not support fences). */
 		st = atomic_load_explicit(&mr->stale, memory_order_acquire);
-		atomic_thread_fence(memory_order_acquire);
-		if (!mr->inv_busy || atomic_load_explicit(mr->inv_busy, memory_order_relaxed) == g)
+		if (!mr->inv_busy || atomic_load_explicit(mr->inv_busy, memory_order_acquire) == g)
 			return st;
 	}
 }

@@ -427,7 +427,6 @@ int san__rcache_region_usable(struct san_rcache *rc, const struct san_rcache_reg
 		return 0;
 	if (atomic_load_explicit(&r->stale, memory_order_acquire))
 		return 0;
-	atomic_thread_fence(memory_order_acquire);
 	return atomic_load_explicit(&rc->inv_busy, memory_order_relaxed) == g;
 }
 
@@ -747,9 +746,9 @@ int san__rcache_region_stale_sync(struct san_rcache *rc, const struct san_rcache
 				san__cpu_relax();
 			continue;
 		}
+		/* stale is loaded with acquire: the re-read stays after it. */
 		st = atomic_load_explicit(&r->stale, memory_order_acquire);
-		atomic_thread_fence(memory_order_acquire);
-		if (atomic_load_explicit(&rc->inv_busy, memory_order_relaxed) == g)
+		if (atomic_load_explicit(&rc->inv_busy, memory_order_acquire) == g)
 			return st;
 	}
 }
