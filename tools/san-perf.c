@@ -1319,7 +1319,13 @@ static void run_step(struct client *cl, int test, uint64_t size, struct row *r)
 		st->total = final ? w + n + cnt : UINT64_MAX;
 		m = (struct ctl_msg){ .type = M_GO, .test = (uint32_t)test, .size = size,
 				      .count = cnt, .total = final ? st->total : 0 };
-		ctl_send(c, &m);
+		if (final && test == T_RDMA_READ_BW) {
+			struct ctl_msg ack;
+
+			ctl_call(c, &m, M_READY, &ack); /* the last pattern is in place */
+		} else {
+			ctl_send(c, &m);
+		}
 		prog.base = n;
 		prog.total = plan;
 		t += run_phase(c, st, w + n, cnt, 1, "timed");
@@ -1715,10 +1721,16 @@ static void srv_go(struct srv *sv, const struct ctl_msg *m)
 	}
 	sv->total = m->total;
 	/* rdma_read_bw: the slot the last read reads gets the last pattern;
-	 * no read is in flight between the phases. */
-	if (sv->test == T_RDMA_READ_BW)
+	 * no read is in flight between the phases. The NIC serves reads
+	 * without us, so the client waits for this answer before it posts
+	 * the final chunk (which may be a single read). */
+	if (sv->test == T_RDMA_READ_BW) {
+		struct ctl_msg rep = { .type = M_READY };
+
 		pattern_fill(sv->buf + ((sv->total - 1) % sv->slots) * sv->size, sv->size,
 			     sv->last_seed);
+		ctl_send(&sv->c, &rep);
+	}
 	srv_phase(sv, m->count);
 }
 
