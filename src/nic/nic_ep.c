@@ -23,7 +23,6 @@
 #include "uring.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -65,9 +64,14 @@ static int wire_errno(uint32_t st)
 
 /* ---- memory keys ---- */
 
+static unsigned bucket_of(uint64_t key, unsigned nbuckets)
+{
+	return (unsigned)(key ^ (key >> 32)) & (nbuckets - 1);
+}
+
 static unsigned key_bucket(const struct uring_ep *ep, uint64_t key)
 {
-	return (unsigned)(key ^ (key >> 32)) & (ep->nbuckets - 1);
+	return bucket_of(key, ep->nbuckets);
 }
 
 static struct uring_key *key_find(struct uring_ep *ep, uint64_t key)
@@ -100,8 +104,8 @@ static int keys_grow(struct uring_ep *ep)
 
 		for (; k; k = next) {
 			next = k->next;
-			k->next = t[(unsigned)(k->key ^ (k->key >> 32)) & (nb - 1)];
-			t[(unsigned)(k->key ^ (k->key >> 32)) & (nb - 1)] = k;
+			k->next = t[bucket_of(k->key, nb)];
+			t[bucket_of(k->key, nb)] = k;
 		}
 	}
 	free(ep->keys);
@@ -174,23 +178,7 @@ int san__uring_key_revoke(struct san_nic_ep *e, uint64_t key)
  * takes the engine lock, so waiting here cannot deadlock). */
 static int mr_stale(const struct san_nic_mr *mr)
 {
-	for (unsigned spins = 0;; spins++) {
-		uint64_t g = mr->inv_busy ? atomic_load_explicit(mr->inv_busy, memory_order_acquire) : 0;
-		int st;
-
-		if (g & 1) {
-			if (spins > 64)
-				sched_yield();
-			else
-				san__cpu_relax();
-			continue;
-		}
-		/* An acquire load: the re-read below cannot move above it (no
-		 * fence needed; gcc's TSan does not support fences). */
-		st = atomic_load_explicit(&mr->stale, memory_order_acquire);
-		if (!mr->inv_busy || atomic_load_explicit(mr->inv_busy, memory_order_acquire) == g)
-			return st;
-	}
+	return san__seq_read_flag(mr->inv_busy, &mr->stale);
 }
 
 /* The checks of protocol.md §4, in order. Returns a SAN_WIRE_* status. */

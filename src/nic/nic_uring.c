@@ -255,7 +255,7 @@ static int uring_open(const struct san_config *c, struct san_nic **nic_out)
 	}
 	if (rc) {
 		free(nic);
-		return rc == -ENOSYS || rc == -EPERM ? rc : rc;
+		return rc;
 	}
 	rc = io_uring_register_buffers_sparse(&nic->ring, URING_MAX_SLOTS);
 	if (rc)

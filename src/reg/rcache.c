@@ -41,7 +41,6 @@
 #include "util/util.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -735,22 +734,7 @@ uint64_t san__rcache_inv_gen(struct san_rcache *rc)
 
 int san__rcache_region_stale_sync(struct san_rcache *rc, const struct san_rcache_region *r)
 {
-	for (unsigned spins = 0;; spins++) {
-		uint64_t g = atomic_load_explicit(&rc->inv_busy, memory_order_acquire);
-		int st;
-
-		if (g & 1) {
-			if (spins > 64)
-				sched_yield();
-			else
-				san__cpu_relax();
-			continue;
-		}
-		/* stale is loaded with acquire: the re-read stays after it. */
-		st = atomic_load_explicit(&r->stale, memory_order_acquire);
-		if (atomic_load_explicit(&rc->inv_busy, memory_order_acquire) == g)
-			return st;
-	}
+	return san__seq_read_flag(&rc->inv_busy, &r->stale);
 }
 
 int san__rcache_region_cached(const struct san_rcache_region *r)

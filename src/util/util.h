@@ -64,6 +64,30 @@ static inline void san__spin_unlock(san_spinlock *l)
 	atomic_store_explicit(&l->v, 0, memory_order_release);
 }
 
+/* Reads *flag ordered after any update in progress: seq is odd while a
+ * writer updates (it sets flag before turning seq even). Waits while odd,
+ * then returns flag if seq did not move meanwhile. seq NULL: just flag.
+ * No fence: the acquire load of flag keeps the re-read of seq after it
+ * (gcc's TSan does not support fences). */
+static inline int san__seq_read_flag(const _Atomic uint64_t *seq, const _Atomic int *flag)
+{
+	for (unsigned spins = 0;; spins++) {
+		uint64_t g = seq ? atomic_load_explicit(seq, memory_order_acquire) : 0;
+		int v;
+
+		if (g & 1) {
+			if (spins > 64)
+				sched_yield();
+			else
+				san__cpu_relax();
+			continue;
+		}
+		v = atomic_load_explicit(flag, memory_order_acquire);
+		if (!seq || atomic_load_explicit(seq, memory_order_acquire) == g)
+			return v;
+	}
+}
+
 static inline size_t san__page_size(void)
 {
 	return 4096; /* x86_64 and arm64 4K kernels; checked at provider open */
