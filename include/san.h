@@ -224,6 +224,88 @@ san_provider *san_socket_provider(san_socket *s);
 /* Text for a -errno returned by this library (also accepts +errno). */
 const char *san_strerror(int err);
 
+
+/* ---- Readiness for event loops (issue 6) -------------------------------- */
+
+/* An eventfd (EFD_NONBLOCK | EFD_CLOEXEC, owned by the socket: do not close
+ * it; san_close does) that becomes readable when a completion of s waits to
+ * be reaped by san_poll. Created on the first call; the same fd after that.
+ * It is signalled when the socket's completion queue goes from empty to
+ * non-empty, so the protocol is "read, then drain": when epoll reports it,
+ * read() it (clearing it), then call san_poll(s, ..., 0) until it returns 0.
+ * A completion that arrives after that signals it again; one that arrives
+ * between the read and the drain leaves a spurious wake-up, never a lost
+ * one. Reaping fewer than all completions does not signal again.
+ * A connection failure is seen through the completions of outstanding
+ * operations (they complete with -ECONNRESET): keep a receive posted to be
+ * told of it. Completions arrive while the application sleeps only if the
+ * provider has its progress thread (SAN_PROGRESS_THREAD=1, the default).
+ * A thread asleep in epoll_wait/poll may see EINTR: the kernel runs
+ * io_uring work that this thread queued (the NIC submits from whichever
+ * thread calls in) by interrupting its sleep; retry, as for any signal.
+ * Returns the fd, -EINVAL, -ENOTCONN (socket closing) or the -errno of
+ * eventfd(). */
+int san_socket_event_fd(san_socket *s);
+
+/* ---- Pinned memory pools (issue 6, R3.2, R3.3) --------------------------- */
+
+/* How a pool chunk is backed, best first. HUGETLB: 2 MiB pages of the
+ * hugetlb pool (only when the administrator reserved some,
+ * /proc/sys/vm/nr_hugepages); THP: 2 MiB-aligned anonymous memory that the
+ * kernel backs with transparent huge pages (MADV_HUGEPAGE + MADV_COLLAPSE
+ * succeeded); PAGES: ordinary 4 KiB pages (no physical contiguity beyond a
+ * page). Each 2 MiB page of a HUGETLB or THP chunk is physically
+ * contiguous. There is no "below 4 GB" kind: user space on Linux cannot
+ * ask for physical addresses, and the software NIC does not need them (the
+ * kernel copies between sockets and the pinned pages). */
+enum { SAN_DMA_HUGETLB = 1, SAN_DMA_THP = 2, SAN_DMA_PAGES = 3 };
+
+/* One allocation from the pools. Fill nothing; san_dma_alloc writes it. */
+struct san_dma {
+	void *addr;   /* page-aligned */
+	size_t len;   /* what was asked for (the pages behind it may be more) */
+	int kind;     /* SAN_DMA_* of the chunk it was carved from */
+};
+
+/* Figures of a provider's pools. */
+struct san_dma_stats {
+	uint64_t chunks;        /* chunks now mapped, pinned and registered */
+	uint64_t chunk_bytes;   /* their total size */
+	uint64_t hugetlb_bytes; /* of which backed by hugetlb pages */
+	uint64_t thp_bytes;     /* ... by transparent huge pages */
+	uint64_t pages_bytes;   /* ... by 4 KiB pages */
+	uint64_t allocs;        /* live allocations */
+	uint64_t alloc_bytes;   /* their total (page-rounded) size */
+	uint64_t chunk_pins;    /* chunks ever pinned (monotonic) */
+	uint64_t reg_hits;      /* registrations served from a pool chunk, no pin (monotonic) */
+	int hugetlb_ok;         /* 1 if the last hugetlb attempt succeeded, 0 if it failed, -1 never tried */
+	int thp_ok;             /* the same for transparent huge pages */
+};
+
+/* R3.2/R3.3: allocates len bytes of memory that is already pinned and
+ * registered with the NIC. Any later san_register_memory or
+ * san_register_rdma_memory of a range inside it, on any socket of p,
+ * pins nothing (also with SAN_RCACHE=0). Small allocations are carved
+ * from shared chunks (SAN_DMA_CHUNK, default 2M); one of more than half a
+ * chunk gets a chunk of its own, rounded up to 2 MiB. SAN_DMA_KIND=
+ * auto|hugetlb|thp|pages chooses the backing (auto: the best that works;
+ * a named kind that is unavailable fails). The memory is zeroed, not
+ * inherited by fork() children (MADV_DONTFORK), and must be released with
+ * san_dma_free only (never munmap/free); san_provider_close releases
+ * whatever is left. Returns 0, -EINVAL (NULL argument, len 0 or absurd),
+ * -ENOMEM (out of memory, of reserved huge pages for SAN_DMA_KIND=hugetlb,
+ * or of pinnable memory: RLIMIT_MEMLOCK). */
+int san_dma_alloc(san_provider *p, size_t len, struct san_dma *d_out);
+
+/* Returns an allocation to its pool. Registrations inside it that are
+ * still live keep its pages pinned and mapped until they are released.
+ * A NULL d, an already freed or unknown allocation is ignored (with a
+ * message on stderr). Clears *d. */
+void san_dma_free(san_provider *p, struct san_dma *d);
+
+/* Fills *st_out. Returns 0 or -EINVAL. */
+int san_dma_query(san_provider *p, struct san_dma_stats *st_out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -62,6 +62,9 @@ struct san_socket {
 	bool closing;
 	int pollers;                     /* engine lock: threads inside san_poll */
 	uint64_t tag;                    /* owner tag for the cache (R2.5) */
+	/* issue 6: san_socket_event_fd; -1 until asked for. Engine lock
+	 * (created under it, signalled by req_done under it). */
+	int efd;
 };
 
 struct san_listener {
@@ -87,6 +90,11 @@ struct san_provider {
 	unsigned tag_users[64];          /* ctl_lock: live sockets per owner tag */
 	_Atomic uint64_t park_hits_closed; /* park hits of sockets gone */
 	_Atomic uint64_t swept_gen;      /* san__mem_inv_gen at the last stale sweep */
+	/* issue 6: pinned pools (dma.c). dma is created once (ctl_lock) and
+	 * lives until san_provider_close; dma_nchunks != 0 tells mem.c to
+	 * look there first (0: the registration path pays one load). */
+	struct san_dma_pool *dma;
+	_Atomic unsigned dma_nchunks;
 };
 
 /* mem.c: the registration path. Returns a pinned range covering the pages
@@ -132,5 +140,16 @@ void san__reg_release_all(san_socket *s, struct san_reg **list_out);
 
 /* config.c */
 int san__config_check(const struct san_config *c);
+
+/* ---- issue 6: pinned pools (dma.c) ---- */
+struct san_dma_chunk;
+/* A chunk holding all of [addr, addr+len), with a reference taken: 0, or
+ * -ENOENT (no pool memory there). */
+int san__dma_find(san_provider *p, const void *addr, size_t len, struct san_dma_chunk **c_out);
+void san__dma_put(san_provider *p, struct san_dma_chunk *c);
+struct san_nic_mr *san__dma_mr(struct san_dma_chunk *c);
+/* At provider close, after every socket is gone: unpins every chunk. */
+void san__dma_close(san_provider *p);
+/* ---- end issue 6 ---- */
 
 #endif

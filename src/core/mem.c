@@ -18,6 +18,22 @@
 
 #define RC(p) ((struct san_rcache *)(p)->rcache)
 
+/* issue 6: a san_mem is either a cache region or, with the low bit set, a
+ * pool chunk of dma.c (both are at least 8-byte aligned). Pool chunks are
+ * found before the cache is asked, so that memory from san_dma_alloc is
+ * never pinned twice, with or without the cache. They never go stale (the
+ * pool owns their mapping) and are not parked (a lookup is cheap). */
+#define MEM_DMA 1u
+static inline int mem_dma(const struct san_mem *m)
+{
+	return san_unlikely((uintptr_t)m & MEM_DMA);
+}
+
+static inline struct san_dma_chunk *mem_chunk(struct san_mem *m)
+{
+	return (struct san_dma_chunk *)((uintptr_t)m & ~(uintptr_t)MEM_DMA);
+}
+
 static int nic_reg(void *ctx, void *addr, size_t len, void **mr_out)
 {
 	san_provider *p = ctx;
@@ -78,7 +94,17 @@ void san__mem_close(san_provider *p)
 int san__mem_get(san_provider *p, void *addr, size_t len, uint64_t tag, struct san_mem **m_out)
 {
 	struct san_rcache_region *r;
-	int ret = san__rcache_get_tagged(RC(p), addr, len, tag, &r);
+	int ret;
+
+	if (san_unlikely(atomic_load_explicit(&p->dma_nchunks, memory_order_acquire))) {
+		struct san_dma_chunk *c;
+
+		if (!san__dma_find(p, addr, len, &c)) {
+			*m_out = (struct san_mem *)((uintptr_t)c | MEM_DMA);
+			return 0;
+		}
+	}
+	ret = san__rcache_get_tagged(RC(p), addr, len, tag, &r);
 
 	if (ret)
 		return ret == -EINVAL ? -EFAULT : ret; /* a range that wraps */
@@ -88,16 +114,24 @@ int san__mem_get(san_provider *p, void *addr, size_t len, uint64_t tag, struct s
 
 void san__mem_put(san_provider *p, struct san_mem *m)
 {
+	if (mem_dma(m)) {
+		san__dma_put(p, mem_chunk(m));
+		return;
+	}
 	san__rcache_put(RC(p), (struct san_rcache_region *)m);
 }
 
 struct san_nic_mr *san__mem_mr(struct san_mem *m)
 {
+	if (mem_dma(m))
+		return san__dma_mr(mem_chunk(m));
 	return san__rcache_region_mr((struct san_rcache_region *)m);
 }
 
 int san__mem_cached(struct san_mem *m)
 {
+	if (mem_dma(m))
+		return 0;
 	return san__rcache_region_cached((struct san_rcache_region *)m);
 }
 
@@ -118,11 +152,15 @@ void san__mem_reap(san_provider *p)
 
 int san__mem_stale(struct san_mem *m)
 {
+	if (mem_dma(m))
+		return 0;
 	return san__rcache_region_stale((struct san_rcache_region *)m);
 }
 
 int san__mem_stale_sync(san_provider *p, struct san_mem *m)
 {
+	if (mem_dma(m))
+		return 0;
 	return san__rcache_region_stale_sync(RC(p), (struct san_rcache_region *)m);
 }
 

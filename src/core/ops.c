@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 
 /* One posted operation: the NIC op, then its SG list and the registration
  * each element uses (held "in use" until completion: -EBUSY). */
@@ -28,8 +29,13 @@ static void req_done(struct san_nic_op *nop)
 	if (s->closing) {
 		s->outstanding--; /* the socket is going: nobody will poll */
 	} else {
-		struct san_completion *c =
-			&s->cq[(s->cq_head + s->cq_count++) % s->p->cfg.max_outstanding];
+		struct san_completion *c;
+
+		/* issue 6: the event fd says "a completion waits" (empty ->
+		 * non-empty; the reader drains, see san_socket_event_fd). */
+		if (s->efd >= 0 && !s->cq_count)
+			eventfd_write(s->efd, 1);
+		c = &s->cq[(s->cq_head + s->cq_count++) % s->p->cfg.max_outstanding];
 
 		c->ctx = q->ctx;
 		c->op = nop->opcode;
@@ -205,3 +211,32 @@ int san_poll(san_socket *s, struct san_completion *out, int max, int timeout_ms)
 	ops->unlock(p->nic);
 	return n;
 }
+
+/* ---- issue 6: readiness for event loops ---- */
+int san_socket_event_fd(san_socket *s)
+{
+	san_provider *p;
+	int fd;
+
+	if (!s)
+		return -EINVAL;
+	p = s->p;
+	p->nic_ops->lock(p->nic);
+	if (s->closing) {
+		fd = -ENOTCONN;
+	} else if (s->efd >= 0) {
+		fd = s->efd;
+	} else {
+		fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (fd < 0) {
+			fd = -errno;
+		} else {
+			s->efd = fd;
+			if (s->cq_count) /* completions already wait */
+				eventfd_write(fd, 1);
+		}
+	}
+	p->nic_ops->unlock(p->nic);
+	return fd;
+}
+/* ---- end issue 6 ---- */

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Progress thread, every ~100 ms: pages of memory the application freed
  * are unpinned even if it only ever hits the fast path since. */
@@ -74,6 +75,7 @@ void san_provider_close(san_provider *p)
 			break;
 	}
 	p->nic_ops->set_idle_hook(p->nic, NULL, NULL);
+	san__dma_close(p); /* issue 6: pool chunks, once no socket holds them */
 	san__mem_close(p);
 	p->nic_ops->close(p->nic);
 	pthread_mutex_destroy(&p->ctl_lock);
@@ -148,6 +150,7 @@ static int socket_new(san_provider *p, struct san_nic_ep *ep, san_socket **s_out
 		return -ENOMEM;
 	}
 	s->p = p;
+	s->efd = -1; /* issue 6: san_socket_event_fd */
 	s->ep = ep;
 	s->tag = san__mem_socket_opened(p);
 	pthread_mutex_lock(&p->ctl_lock);
@@ -222,6 +225,8 @@ int san_close(san_socket *s)
 	pthread_mutex_unlock(&p->ctl_lock);
 	san__mem_socket_closed(p, s->tag);
 	san__reg_socket_fini(s);
+	if (s->efd >= 0)
+		close(s->efd); /* issue 6 */
 	free(s->cq);
 	free(s);
 	return 0;
