@@ -20,6 +20,7 @@
 #include <stdbool.h>
 
 #include "nic/nic.h"
+#include "util/biaslock.h"
 #include "util/util.h"
 
 struct san_mem; /* a pinned range from mem.c */
@@ -31,7 +32,7 @@ enum { REG_LOCAL = 1, REG_RDMA = 2 };
 
 /* One registration the application made on a socket. */
 struct san_reg {
-	struct san_reg *next, *prev; /* reg_lock: the socket's list */
+	struct san_reg *next, *prev; /* reg_lock: the socket's list (RDMA ones) */
 	struct san_socket *s;
 	uintptr_t addr;
 	size_t len;
@@ -40,21 +41,26 @@ struct san_reg {
 	san_handle handle;          /* REG_LOCAL */
 	uint64_t key;               /* REG_RDMA */
 	struct san_mem *mem;
+	struct san_nic_mr *mr;      /* mem's NIC registration */
+	bool cacheable;             /* may be parked: mem is cached and watched */
+	bool parked;                /* reg_lock: deregistered, kept in s->parked */
+	unsigned park_idx;          /* its slot in s->parked */
 	_Atomic int inuse;          /* outstanding local ops using it (-EBUSY) */
 };
 
 struct san_socket {
 	san_provider *p;
 	struct san_nic_ep *ep;
+	const _Atomic int *ep_state;     /* the NIC's state of ep (nic_ops->ep_state_ptr) */
 	struct san_socket *next, *prev;  /* ctl_lock */
-	san_spinlock reg_lock;           /* short sections only, never blocks */
-	struct san_reg *regs;            /* reg_lock */
+	san_biaslock reg_lock;           /* short sections only, never blocks */
+	struct san_reg *regs;            /* reg_lock: RDMA registrations (local ones: hslots) */
 	struct hslot *hslots;            /* reg_lock: the handle table */
 	uint32_t hcap, hfree;            /* reg_lock; hfree UINT32_MAX = none */
 	/* reg_lock: deregistered local registrations kept for a fast
 	 * re-registration of the same buffer (docs/rcache.md §10). */
 	struct san_reg *parked[SAN_PARK_SLOTS];
-	uint64_t park_hits;              /* reg_lock */
+	_Atomic uint64_t park_hits;      /* written under reg_lock, read without */
 	/* engine lock: */
 	struct san_completion *cq;       /* ring of max_outstanding */
 	unsigned cq_head, cq_count;
@@ -106,9 +112,6 @@ void san__mem_put(san_provider *p, struct san_mem *m);
 struct san_nic_mr *san__mem_mr(struct san_mem *m);
 /* 1 if m is in the cache (parking it is worthwhile). */
 int san__mem_cached(struct san_mem *m);
-/* 1 if a parked m may serve a new registration (not stale, no
- * invalidation in progress). */
-int san__mem_usable(san_provider *p, struct san_mem *m);
 /* 1 if the mapping under m changed (R2.4). _sync: ordered after an
  * invalidation in progress (use before moving data). */
 int san__mem_stale(struct san_mem *m);

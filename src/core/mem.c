@@ -135,11 +135,6 @@ int san__mem_cached(struct san_mem *m)
 	return san__rcache_region_cached((struct san_rcache_region *)m);
 }
 
-int san__mem_usable(san_provider *p, struct san_mem *m)
-{
-	return san__rcache_region_usable(RC(p), (struct san_rcache_region *)m);
-}
-
 uint64_t san__mem_inv_gen(san_provider *p)
 {
 	return san__rcache_inv_gen(RC(p));

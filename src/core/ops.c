@@ -53,6 +53,7 @@ static int post(san_socket *s, int opcode, const struct san_buf *bufs, int n,
 	san_provider *p;
 	struct san_req *q;
 	int rc = 0, i;
+	bool fast;
 
 	if (!s || n < 0 || n > SAN_MAX_SGE || (n && !bufs))
 		return -EINVAL;
@@ -77,7 +78,7 @@ static int post(san_socket *s, int opcode, const struct san_buf *bufs, int n,
 		rc = -ENOTCONN;
 	else if (s->outstanding >= p->cfg.max_outstanding)
 		rc = -EAGAIN;
-	san__spin_lock(&s->reg_lock);
+	fast = san__bias_lock(&s->reg_lock);
 	for (i = 0; !rc && i < n; i++) {
 		struct san_reg *r;
 
@@ -88,11 +89,11 @@ static int post(san_socket *s, int opcode, const struct san_buf *bufs, int n,
 			break;
 		q->sge[q->nregs].addr = (uintptr_t)bufs[i].buf;
 		q->sge[q->nregs].len = bufs[i].len;
-		q->sge[q->nregs].mr = san__mem_mr(r->mem);
+		q->sge[q->nregs].mr = r->mr;
 		q->regs[q->nregs++] = r;
 		atomic_fetch_add_explicit(&r->inuse, 1, memory_order_relaxed);
 	}
-	san__spin_unlock(&s->reg_lock);
+	san__bias_unlock(&s->reg_lock, fast);
 	q->nop.nsge = q->nregs;
 	if (!rc)
 		rc = p->nic_ops->post(s->ep, &q->nop);

@@ -20,7 +20,7 @@
 int san__reg_socket_init(san_socket *s)
 {
 	s->hfree = UINT32_MAX;
-	san__spin_init(&s->reg_lock);
+	san__bias_init(&s->reg_lock);
 	return 0;
 }
 
@@ -29,7 +29,8 @@ void san__reg_socket_fini(san_socket *s)
 	free(s->hslots);
 }
 
-/* reg_lock held. */
+/* reg_lock held. A handle is valid while its slot's generation matches
+ * and the registration is live (not parked). */
 static int handle_alloc(san_socket *s, struct san_reg *r)
 {
 	uint32_t i;
@@ -44,8 +45,10 @@ static int handle_alloc(san_socket *s, struct san_reg *r)
 		if (!t)
 			return -ENOMEM;
 		memset(t + s->hcap, 0, (ncap - s->hcap) * sizeof(*t));
-		for (i = s->hcap; i < ncap; i++)
+		for (i = s->hcap; i < ncap; i++) {
+			t[i].gen = 1; /* handles have a nonzero high half */
 			t[i].next_free = i + 1 < ncap ? i + 1 : UINT32_MAX;
+		}
 		s->hfree = s->hcap;
 		s->hslots = t;
 		s->hcap = ncap;
@@ -53,11 +56,20 @@ static int handle_alloc(san_socket *s, struct san_reg *r)
 	i = s->hfree;
 	s->hfree = s->hslots[i].next_free;
 	s->hslots[i].reg = r;
-	/* A new generation each time: a stale handle never comes back to life. */
+	r->handle = ((uint64_t)s->hslots[i].gen << 32) | (i + 1);
+	return 0;
+}
+
+/* reg_lock held. Ends the handle's validity: a new generation each time, so
+ * a stale handle never comes back to life (the slot may stay with r while
+ * r is parked; its next registration gets the new generation). */
+static void handle_retire(san_socket *s, struct san_reg *r)
+{
+	uint32_t i = (uint32_t)r->handle - 1;
+
 	if (++s->hslots[i].gen == 0)
 		s->hslots[i].gen = 1;
 	r->handle = ((uint64_t)s->hslots[i].gen << 32) | (i + 1);
-	return 0;
 }
 
 static void handle_free(san_socket *s, san_handle h)
@@ -78,7 +90,7 @@ static struct san_reg *find_handle(san_socket *s, san_handle h)
 	if ((uint32_t)h == 0 || i >= s->hcap)
 		return NULL;
 	r = s->hslots[i].reg;
-	if (!r || r->handle != h)
+	if (!r || r->handle != h || r->parked)
 		return NULL;
 	return r;
 }
@@ -134,10 +146,13 @@ static int reg_new(san_socket *s, void *buf, size_t len, int flags, int kind, st
 		return rc;
 	}
 	r->s = s;
+	r->mr = san__mem_mr(r->mem);
+	r->cacheable = san__mem_cached(r->mem) && r->mr->inv_busy;
 	r->addr = (uintptr_t)buf;
 	r->len = len;
 	r->flags = flags;
 	r->kind = kind;
+	r->park_idx = park_slot(r->addr, len, flags);
 	*r_out = r;
 	return 0;
 }
@@ -152,9 +167,34 @@ static void reg_drop(san_provider *p, struct san_reg *r)
  * while the connection is established); closed or reset: -ENOTCONN. */
 static int sock_state(san_socket *s)
 {
-	if (s->closing || s->p->nic_ops->ep_state(s->ep) != SAN_NIC_EP_OPEN)
+	if (s->closing ||
+	    atomic_load_explicit(s->ep_state, memory_order_relaxed) != SAN_NIC_EP_OPEN)
 		return -ENOTCONN;
 	return 0;
+}
+
+/* reg_lock held: r leaves the park (it keeps its handle slot while parked;
+ * the slot goes with it now). */
+static void park_evict(san_socket *s, struct san_reg *r)
+{
+	handle_free(s, r->handle);
+}
+
+/* 1 if the parked r may serve a registration again: its mapping did not
+ * change and no invalidation is in progress (one may be about to mark it;
+ * then the slow path decides). Read from the NIC registration, whose
+ * stale flag the cache sets with its own (docs/rcache.md §10), without a
+ * call: this is the hit path. */
+static inline int parked_usable(const struct san_reg *r)
+{
+	const _Atomic uint64_t *busy = r->mr->inv_busy;
+	uint64_t g = atomic_load_explicit(busy, memory_order_acquire);
+
+	if (g & 1)
+		return 0;
+	if (atomic_load_explicit(&r->mr->stale, memory_order_acquire))
+		return 0;
+	return atomic_load_explicit(busy, memory_order_relaxed) == g;
 }
 
 /* The fast path: takes back the registration of this very buffer that the
@@ -169,16 +209,21 @@ static struct san_reg *unpark(san_socket *s, void *buf, size_t len, int flags,
 	if (!r || r->addr != (uintptr_t)buf || r->len != len || r->flags != flags)
 		return NULL;
 	s->parked[i] = NULL;
-	if (!san__mem_usable(s->p, r->mem)) {
+	if (!parked_usable(r)) {
+		park_evict(s, r);
 		*drop = r;
 		return NULL;
 	}
-	s->park_hits++;
+	r->parked = false;
+	atomic_store_explicit(&s->park_hits,
+			      atomic_load_explicit(&s->park_hits, memory_order_relaxed) + 1,
+			      memory_order_relaxed); /* one writer: reg_lock */
 	return r;
 }
 
 int san_register_memory(san_socket *s, void *buf, size_t len, int flags, san_handle *h_out)
 {
+	bool fast;
 	struct san_reg *r, *drop = NULL;
 	san_provider *p;
 	int rc = check_args(s, buf, len, flags);
@@ -188,20 +233,15 @@ int san_register_memory(san_socket *s, void *buf, size_t len, int flags, san_han
 	if (!h_out)
 		return -EINVAL;
 	p = s->p;
-	san__spin_lock(&s->reg_lock);
+	fast = san__bias_lock(&s->reg_lock);
 	rc = sock_state(s);
 	r = rc ? NULL : unpark(s, buf, len, flags, &drop);
 	if (r) {
-		rc = handle_alloc(s, r);
-		if (!rc) {
-			list_insert(s, r);
-			*h_out = r->handle;
-			san__spin_unlock(&s->reg_lock);
-			return 0;
-		}
-		drop = r;
+		*h_out = r->handle;
+		san__bias_unlock(&s->reg_lock, fast);
+		return 0;
 	}
-	san__spin_unlock(&s->reg_lock);
+	san__bias_unlock(&s->reg_lock, fast);
 	if (drop)
 		reg_drop(p, drop);
 	if (rc)
@@ -218,15 +258,13 @@ int san_register_memory(san_socket *s, void *buf, size_t len, int flags, san_han
 	rc = reg_new(s, buf, len, flags, REG_LOCAL, &r);
 	if (rc)
 		return rc;
-	san__spin_lock(&s->reg_lock);
+	fast = san__bias_lock(&s->reg_lock);
 	rc = sock_state(s);
 	if (!rc)
 		rc = handle_alloc(s, r);
-	if (!rc) {
-		list_insert(s, r);
+	if (!rc)
 		*h_out = r->handle;
-	}
-	san__spin_unlock(&s->reg_lock);
+	san__bias_unlock(&s->reg_lock, fast);
 	if (rc)
 		reg_drop(p, r);
 	return rc;
@@ -234,35 +272,39 @@ int san_register_memory(san_socket *s, void *buf, size_t len, int flags, san_han
 
 int san_deregister_memory(san_socket *s, san_handle h)
 {
+	bool fast;
 	struct san_reg *r, *drop;
 	san_provider *p;
 
 	if (!s)
 		return -EINVAL;
 	p = s->p;
-	san__spin_lock(&s->reg_lock);
+	fast = san__bias_lock(&s->reg_lock);
 	r = find_handle(s, h);
 	if (!r || r->kind != REG_LOCAL) {
-		san__spin_unlock(&s->reg_lock);
+		san__bias_unlock(&s->reg_lock, fast);
 		return -EINVAL;
 	}
 	/* inuse only grows under reg_lock (posting), so 0 here stays 0. */
 	if (atomic_load_explicit(&r->inuse, memory_order_acquire)) {
-		san__spin_unlock(&s->reg_lock);
+		san__bias_unlock(&s->reg_lock, fast);
 		return -EBUSY;
 	}
-	handle_free(s, h);
-	list_remove(s, r);
+	handle_retire(s, r);
 	drop = r;
 	/* Lazy deregistration (R2.1) at the socket: a cached region stays
-	 * held here, ready for the same buffer's next registration. */
-	if (san__mem_cached(r->mem)) {
-		unsigned i = park_slot(r->addr, r->len, r->flags);
+	 * held here, with its handle slot, ready for the same buffer's next
+	 * registration. One whose mapping already changed goes now. */
+	if (r->cacheable && !atomic_load_explicit(&r->mr->stale, memory_order_relaxed)) {
+		unsigned i = r->park_idx;
 
 		drop = s->parked[i];
 		s->parked[i] = r;
+		r->parked = true;
 	}
-	san__spin_unlock(&s->reg_lock);
+	if (drop)
+		park_evict(s, drop);
+	san__bias_unlock(&s->reg_lock, fast);
 	if (drop)
 		reg_drop(p, drop);
 	return 0;
@@ -271,6 +313,7 @@ int san_deregister_memory(san_socket *s, san_handle h)
 int san_register_rdma_memory(san_socket *s, void *buf, size_t len, int flags,
 			     struct san_rdma_desc *d_out)
 {
+	bool fast;
 	struct san_wire_desc d = { .magic = SAN_WIRE_DESC_MAGIC, .version = SAN_WIRE_VERSION };
 	san_provider *p;
 	struct san_reg *r;
@@ -289,11 +332,11 @@ int san_register_rdma_memory(san_socket *s, void *buf, size_t len, int flags,
 	NIC_LOCK(p);
 	rc = sock_state(s);
 	if (!rc)
-		rc = p->nic_ops->key_add(s->ep, san__mem_mr(r->mem), (uintptr_t)buf, len, flags, &r->key);
+		rc = p->nic_ops->key_add(s->ep, r->mr, (uintptr_t)buf, len, flags, &r->key);
 	if (!rc) {
-		san__spin_lock(&s->reg_lock);
+		fast = san__bias_lock(&s->reg_lock);
 		list_insert(s, r);
-		san__spin_unlock(&s->reg_lock);
+		san__bias_unlock(&s->reg_lock, fast);
 		d.rights = (uint8_t)flags;
 		d.key = r->key;
 		d.len = len;
@@ -312,6 +355,7 @@ int san_register_rdma_memory(san_socket *s, void *buf, size_t len, int flags,
 
 int san_deregister_rdma_memory(san_socket *s, const struct san_rdma_desc *desc)
 {
+	bool fast;
 	struct san_wire_desc d;
 	san_provider *p;
 	struct san_reg *r;
@@ -320,12 +364,12 @@ int san_deregister_rdma_memory(san_socket *s, const struct san_rdma_desc *desc)
 		return -EINVAL;
 	p = s->p;
 	NIC_LOCK(p);
-	san__spin_lock(&s->reg_lock);
+	fast = san__bias_lock(&s->reg_lock);
 	for (r = s->regs; r; r = r->next)
 		if (r->kind == REG_RDMA && r->key == d.key)
 			break;
 	if (!r || atomic_load_explicit(&r->inuse, memory_order_acquire)) {
-		san__spin_unlock(&s->reg_lock);
+		san__bias_unlock(&s->reg_lock, fast);
 		NIC_UNLOCK(p);
 		return r ? -EBUSY : -EINVAL;
 	}
@@ -333,7 +377,7 @@ int san_deregister_rdma_memory(san_socket *s, const struct san_rdma_desc *desc)
 	if (p->nic_ops->ep_state(s->ep) != SAN_NIC_EP_CLOSED)
 		p->nic_ops->key_revoke(s->ep, r->key);
 	list_remove(s, r);
-	san__spin_unlock(&s->reg_lock);
+	san__bias_unlock(&s->reg_lock, fast);
 	NIC_UNLOCK(p);
 	reg_drop(p, r);
 	return 0;
@@ -367,6 +411,18 @@ int san__reg_resolve(san_socket *s, const struct san_buf *b, int right, struct s
 		*r_out = r;
 		return 0;
 	}
+	/* By address: the live local registrations (handle table), then the
+	 * RDMA ones (list). A linear search: pass handles where it matters. */
+	for (uint32_t i = 0; i < s->hcap; i++) {
+		r = s->hslots[i].reg;
+		if (!r || r->parked || !covers(r, a, b->len) || reg_stale(r))
+			continue;
+		if (r->flags & right) {
+			*r_out = r;
+			return 0;
+		}
+		denied = r;
+	}
 	for (r = s->regs; r; r = r->next) {
 		if (!covers(r, a, b->len) || reg_stale(r))
 			continue;
@@ -383,23 +439,23 @@ void san__reg_release_all(san_socket *s, struct san_reg **list_out)
 {
 	struct san_reg *r, *list;
 
-	san__spin_lock(&s->reg_lock);
-	for (r = s->regs; r; r = r->next)
-		if (r->kind == REG_LOCAL)
-			handle_free(s, r->handle);
-	list = s->regs;
+	san__bias_lock_visit(&s->reg_lock);
+	list = s->regs; /* RDMA registrations */
 	s->regs = NULL;
-	for (unsigned i = 0; i < SAN_PARK_SLOTS; i++) {
-		r = s->parked[i];
-		if (r) {
-			r->next = list;
-			list = r;
-			s->parked[i] = NULL;
-		}
+	/* Local ones, live and parked, are all in the handle table. */
+	for (uint32_t i = 0; i < s->hcap; i++) {
+		r = s->hslots[i].reg;
+		if (!r)
+			continue;
+		if (r->parked)
+			s->parked[r->park_idx] = NULL;
+		handle_free(s, r->handle);
+		r->next = list;
+		list = r;
 	}
-	atomic_fetch_add(&s->p->park_hits_closed, s->park_hits);
-	s->park_hits = 0;
-	san__spin_unlock(&s->reg_lock);
+	atomic_fetch_add(&s->p->park_hits_closed, atomic_load(&s->park_hits));
+	atomic_store(&s->park_hits, 0);
+	san__bias_unlock_visit(&s->reg_lock);
 	*list_out = list;
 }
 
@@ -410,7 +466,7 @@ int san__reg_unpark(san_provider *p, enum san_unpark how, uintptr_t addr, size_t
 
 	pthread_mutex_lock(&p->ctl_lock);
 	for (san_socket *s = p->sockets; s; s = s->next) {
-		san__spin_lock(&s->reg_lock);
+		san__bias_lock_visit(&s->reg_lock);
 		for (unsigned i = 0; i < SAN_PARK_SLOTS; i++) {
 			r = s->parked[i];
 			if (!r)
@@ -421,11 +477,12 @@ int san__reg_unpark(san_provider *p, enum san_unpark how, uintptr_t addr, size_t
 			if (!hit && !san__mem_stale(r->mem))
 				continue;
 			s->parked[i] = NULL;
+			park_evict(s, r);
 			r->next = drop;
 			drop = r;
 			n++;
 		}
-		san__spin_unlock(&s->reg_lock);
+		san__bias_unlock_visit(&s->reg_lock);
 	}
 	pthread_mutex_unlock(&p->ctl_lock);
 	while ((r = drop)) {
@@ -440,11 +497,8 @@ uint64_t san__reg_park_hits(san_provider *p)
 	uint64_t n = atomic_load(&p->park_hits_closed);
 
 	pthread_mutex_lock(&p->ctl_lock);
-	for (san_socket *s = p->sockets; s; s = s->next) {
-		san__spin_lock(&s->reg_lock);
-		n += s->park_hits;
-		san__spin_unlock(&s->reg_lock);
-	}
+	for (san_socket *s = p->sockets; s; s = s->next)
+		n += atomic_load_explicit(&s->park_hits, memory_order_relaxed);
 	pthread_mutex_unlock(&p->ctl_lock);
 	return n;
 }

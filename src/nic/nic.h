@@ -97,6 +97,9 @@ struct san_nic_ops {
 	 * every key, waits for the ep's I/O to drain, frees the ep. */
 	void (*ep_close)(struct san_nic_ep *ep);
 	int (*ep_state)(struct san_nic_ep *ep);
+	/* Where ep_state lives, for readers that must not pay a call (the
+	 * registration hit path): valid until ep_close. */
+	const _Atomic int *(*ep_state_ptr)(struct san_nic_ep *ep);
 	uint64_t (*ep_nonce)(struct san_nic_ep *ep);
 
 	/* Lock held. Exposes [addr, addr+len) inside mr to the peer of ep with

@@ -789,6 +789,11 @@ int san__uring_ep_state(struct san_nic_ep *e)
 	return EP(e)->state;
 }
 
+const _Atomic int *san__uring_ep_state_ptr(struct san_nic_ep *e)
+{
+	return &EP(e)->state;
+}
+
 uint64_t san__uring_ep_nonce(struct san_nic_ep *e)
 {
 	return EP(e)->nonce;

@@ -366,6 +366,7 @@ const struct san_nic_ops san__nic_uring_ops = {
 	.connect = san__uring_connect,
 	.ep_close = san__uring_ep_close,
 	.ep_state = san__uring_ep_state,
+	.ep_state_ptr = san__uring_ep_state_ptr,
 	.ep_nonce = san__uring_ep_nonce,
 	.key_add = san__uring_key_add,
 	.key_revoke = san__uring_key_revoke,

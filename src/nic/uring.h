@@ -191,6 +191,7 @@ struct uring_ep *san__uring_ep_new(struct uring_nic *nic, int fd, uint64_t nonce
 				   uint64_t peer_max_msg);
 void san__uring_ep_close(struct san_nic_ep *e);
 int san__uring_ep_state(struct san_nic_ep *e);
+const _Atomic int *san__uring_ep_state_ptr(struct san_nic_ep *e);
 uint64_t san__uring_ep_nonce(struct san_nic_ep *e);
 int san__uring_key_add(struct san_nic_ep *e, struct san_nic_mr *mr, uintptr_t addr, size_t len,
 		       int rights, uint64_t *key_out);

@@ -418,17 +418,6 @@ static void mon_unlock(void *arg)
 	inv_end(arg);
 }
 
-int san__rcache_region_usable(struct san_rcache *rc, const struct san_rcache_region *r)
-{
-	uint64_t g = atomic_load_explicit(&rc->inv_busy, memory_order_acquire);
-
-	if (g & 1)
-		return 0;
-	if (atomic_load_explicit(&r->stale, memory_order_acquire))
-		return 0;
-	return atomic_load_explicit(&rc->inv_busy, memory_order_relaxed) == g;
-}
-
 static void mon_invalidate(void *arg, uintptr_t start, uintptr_t end)
 {
 	struct san_rcache *rc = arg;

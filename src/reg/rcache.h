@@ -93,13 +93,6 @@ int san__rcache_drop_owner(struct san_rcache *rc, uint64_t tag);
  * not be used for new transfers. */
 int san__rcache_region_stale(const struct san_rcache_region *r);
 
-/* For holders that keep a region across their own deregistrations (the
- * sockets layer parks registrations for a fast re-registration): 1 if r
- * may serve a new registration now — its mapping has not changed and no
- * invalidation is being processed. Lock-free; see "parked registrations"
- * in docs/rcache.md for why this is as safe as a hit in the index. */
-int san__rcache_region_usable(struct san_rcache *rc, const struct san_rcache_region *r);
-
 /* As san__rcache_region_stale, but ordered after any invalidation being
  * processed right now (waits for it: the monitor's work is short and never
  * waits for the application). A holder about to move data through r calls
