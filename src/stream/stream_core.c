@@ -87,13 +87,25 @@ uint8_t *san__ss_rx_slot(const struct san_stream *s, unsigned idx)
 	return (uint8_t *)s->rxm.addr + (size_t)idx * s->s_local;
 }
 
+/* A post failed. The connection failing is not an error of the stream
+ * yet: what already arrived waits in the completion queue, ahead of the
+ * failed completions (a FIN among it means end of stream, not reset), so
+ * only posting stops; the completions then tell. */
+static void post_failed(struct san_stream *s, int rc)
+{
+	if (rc == -ECONNRESET || rc == -ENOTCONN)
+		s->post_err = -ECONNRESET;
+	else
+		san__ss_fail(s, rc);
+}
+
 static void post_rx(struct san_stream *s, unsigned idx)
 {
 	struct san_buf b = { san__ss_rx_slot(s, idx), s->s_local, s->hrx };
 	int rc = san_recv(s->sock, &b, 1, CTX(CTX_RX, idx));
 
 	if (rc)
-		san__ss_fail(s, rc == -ENOTCONN ? -ECONNRESET : rc);
+		post_failed(s, rc);
 }
 
 /* Registers the regions on the connection the handshake chose and posts
@@ -191,8 +203,8 @@ int san__ss_send_msg(struct san_stream *s, struct ss_msg *m, bool data_class)
 			s->txc_free[s->txc_n++] = (uint16_t)idx;
 	}
 	if (rc) {
-		san__ss_fail(s, rc == -ENOTCONN ? -ECONNRESET : rc);
-		return s->err;
+		post_failed(s, rc);
+		return rc;
 	}
 	s->rx_announced = s->rx_freed;
 	if (data_class)
@@ -223,7 +235,7 @@ void san__ss_flush(struct san_stream *s)
 {
 	uint32_t unannounced;
 
-	while (s->ctlq_len && s->txc_n && !s->err) {
+	while (s->ctlq_len && s->txc_n && !s->err && !s->post_err) {
 		struct ss_msg m = s->ctlq[s->ctlq_head];
 
 		s->ctlq_head = (s->ctlq_head + 1) % SS_CTLQ;
@@ -235,7 +247,7 @@ void san__ss_flush(struct san_stream *s)
 	 * every n/2 messages, not after each (each CREDIT is a message too).
 	 * A CREDIT needs no credit itself (the peer keeps SS_CTL_SLOTS extra
 	 * receives), but at most SS_CREDIT_UNACKED may be unprocessed. */
-	if (unannounced && unannounced >= (s->n_local + 1) / 2 && s->txc_n && !s->err &&
+	if (unannounced && unannounced >= (s->n_local + 1) / 2 && s->txc_n && !s->err && !s->post_err &&
 	    s->cmsg_sent - s->peer_cacks < SS_CREDIT_UNACKED) {
 		struct ss_msg m = { .h.type = SS_CREDIT };
 
@@ -268,7 +280,7 @@ void san__ss_free_rx(struct san_stream *s, unsigned idx, bool data_class)
 {
 	if (data_class)
 		s->rx_freed++;
-	if (!s->err)
+	if (!s->err && !s->post_err)
 		post_rx(s, idx);
 }
 
@@ -534,7 +546,7 @@ int san__ss_ready(struct san_stream *s)
 
 	if (s->rxq_len || s->fin_rcvd || s->shut_rd || s->err || s->sink_done)
 		r |= SAN_STREAM_IN;
-	if (s->err || s->shut_wr || san__ss_can_send_data(s))
+	if (s->err || s->post_err || s->shut_wr || san__ss_can_send_data(s))
 		r |= SAN_STREAM_OUT;
 	if (s->err)
 		r |= SAN_STREAM_ERR;

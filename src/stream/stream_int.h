@@ -113,6 +113,7 @@ struct san_stream {
 	int rd_state, rd_status, wr_state, wr_status;
 
 	int err;                       /* sticky: -ECONNRESET, -EPROTO, -ENOMEM */
+	int post_err;                  /* a post failed: the connection is going (sends stop) */
 	bool fin_sent, fin_rcvd, shut_rd, shut_wr, closing;
 	int efd;                       /* san_socket_event_fd, -1 until asked for */
 	int interest;                  /* SAN_STREAM_IN / OUT for the fd */

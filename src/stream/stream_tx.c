@@ -15,16 +15,14 @@
 /* The send's answer for a dead or closed stream. */
 static ssize_t tx_err(const struct san_stream *s)
 {
-	if (s->err == -ECONNRESET || s->err == -ENOTCONN)
-		return -EPIPE;
-	if (s->err)
-		return s->err;
-	return -EPIPE; /* shut down for writing */
+	if (s->err && s->err != -ECONNRESET && s->err != -ENOTCONN)
+		return s->err; /* -EPROTO, -ENOMEM */
+	return -EPIPE; /* shut down for writing, or the connection is gone */
 }
 
 static bool tx_dead(const struct san_stream *s)
 {
-	return s->err || s->shut_wr || s->closing;
+	return s->err || s->post_err || s->shut_wr || s->closing;
 }
 
 /* One DATA message of len bytes from buf. */
@@ -85,6 +83,8 @@ static ssize_t tx_copy(struct san_stream *s, const uint8_t *buf, size_t len, boo
 		while (!(cond) && !(s)->err)                       \
 			san__ss_progress((s), SS_SLICE_MS);        \
 	} while (0)
+/* (A failed post alone does not end these waits: the completions that
+ * follow it do, through s->err, once what arrived before is processed.) */
 
 /* Not an errno: the buffer cannot be registered (read-only or file-backed
  * memory the NIC cannot pin), so it is copied instead. */
