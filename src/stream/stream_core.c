@@ -361,8 +361,10 @@ static void on_msg(struct san_stream *s, unsigned idx, size_t bytes)
 	switch (m.h.type) {
 	case SS_DATA:
 	case SS_SRC_AVAIL:
-		/* data class: holds its slot until the application took it */
-		if (s->rx_data_rcvd - s->rx_freed >= s->n_local) {
+		/* data class: holds its slot until the application took it.
+		 * The peer may have sent n_local plus every credit we ever
+		 * announced (some may still be on their way to it), no more. */
+		if (s->rx_data_rcvd - s->rx_announced >= s->n_local) {
 			violation(s, "sent without credit");
 			return;
 		}

@@ -162,7 +162,13 @@ ssize_t san__ss_rx(struct san_stream *s, uint8_t *buf, size_t len, bool nb)
 		if (!offered) {
 			if (s->rxq_len && !s->shut_rd)
 				return rx_consume(s, buf, len);
-			if (s->shut_rd || s->fin_rcvd)
+			if (s->shut_rd)
+				return 0;
+			/* A reset after FIN is the peer closing: end of stream.
+			 * Anything else (a broken protocol) is reported. */
+			if (s->err && s->err != -ECONNRESET)
+				return s->err;
+			if (s->fin_rcvd)
 				return 0;
 			if (s->err)
 				return s->err;
