@@ -17,7 +17,7 @@ bash scripts/deps.sh
 
 secs=${SAN_FUZZ_SECONDS:-15}
 b=build-fuzz
-all=(hdr hello desc addr config stream)
+all=(hdr hello desc addr config stream smsg)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 
