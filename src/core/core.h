@@ -52,6 +52,7 @@ struct san_socket {
 	san_provider *p;
 	struct san_nic_ep *ep;
 	const _Atomic int *ep_state;     /* the NIC's state of ep (nic_ops->ep_state_ptr) */
+	const _Atomic uint64_t *inv_busy; /* san__mem_inv_busy: read on the hit path */
 	struct san_socket *next, *prev;  /* ctl_lock */
 	san_biaslock reg_lock;           /* short sections only, never blocks */
 	struct san_reg *regs;            /* reg_lock: RDMA registrations (local ones: hslots) */
@@ -119,6 +120,8 @@ int san__mem_stale_sync(san_provider *p, struct san_mem *m);
 int san__mem_invalidate(san_provider *p, void *addr, size_t len);
 /* Changes whenever the cache processed an invalidation. */
 uint64_t san__mem_inv_gen(san_provider *p);
+/* The cache's invalidation sequence (odd while one runs), or NULL. */
+const _Atomic uint64_t *san__mem_inv_busy(san_provider *p);
 /* Unpins what the monitor invalidated while nobody held it. */
 void san__mem_reap(san_provider *p);
 /* R2.5: a socket's owner tag, and its release when the socket is gone. */

@@ -135,6 +135,11 @@ int san__mem_cached(struct san_mem *m)
 	return san__rcache_region_cached((struct san_rcache_region *)m);
 }
 
+const _Atomic uint64_t *san__mem_inv_busy(san_provider *p)
+{
+	return san__rcache_inv_busy_ptr(RC(p));
+}
+
 uint64_t san__mem_inv_gen(san_provider *p)
 {
 	return san__rcache_inv_gen(RC(p));

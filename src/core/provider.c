@@ -153,6 +153,7 @@ static int socket_new(san_provider *p, struct san_nic_ep *ep, san_socket **s_out
 	s->efd = -1; /* issue 6: san_socket_event_fd */
 	s->ep = ep;
 	s->ep_state = p->nic_ops->ep_state_ptr(ep);
+	s->inv_busy = san__mem_inv_busy(p);
 	s->tag = san__mem_socket_opened(p);
 	pthread_mutex_lock(&p->ctl_lock);
 	s->next = p->sockets;

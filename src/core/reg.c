@@ -147,7 +147,7 @@ static int reg_new(san_socket *s, void *buf, size_t len, int flags, int kind, st
 	}
 	r->s = s;
 	r->mr = san__mem_mr(r->mem);
-	r->cacheable = san__mem_cached(r->mem) && r->mr->inv_busy;
+	r->cacheable = san__mem_cached(r->mem) && r->mr->inv_busy && r->mr->inv_busy == s->inv_busy;
 	r->addr = (uintptr_t)buf;
 	r->len = len;
 	r->flags = flags;
@@ -185,9 +185,9 @@ static void park_evict(san_socket *s, struct san_reg *r)
  * then the slow path decides). Read from the NIC registration, whose
  * stale flag the cache sets with its own (docs/rcache.md §10), without a
  * call: this is the hit path. */
-static inline int parked_usable(const struct san_reg *r)
+static inline int parked_usable(const san_socket *s, const struct san_reg *r)
 {
-	const _Atomic uint64_t *busy = r->mr->inv_busy;
+	const _Atomic uint64_t *busy = s->inv_busy; /* == r->mr->inv_busy (cacheable) */
 	uint64_t g = atomic_load_explicit(busy, memory_order_acquire);
 
 	if (g & 1)
@@ -209,7 +209,7 @@ static struct san_reg *unpark(san_socket *s, void *buf, size_t len, int flags,
 	if (!r || r->addr != (uintptr_t)buf || r->len != len || r->flags != flags)
 		return NULL;
 	s->parked[i] = NULL;
-	if (!parked_usable(r)) {
+	if (!parked_usable(s, r)) {
 		park_evict(s, r);
 		*drop = r;
 		return NULL;
