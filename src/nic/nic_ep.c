@@ -30,6 +30,9 @@
 
 #define HDR_LEN sizeof(struct san_wire_hdr)
 
+/* The idx of an rx SQE: 0, or the header RECV linked behind a payload read. */
+#define RX_UD_LINKED_HDR 1u
+
 static uint64_t ud_of(struct uring_ep *ep, uint64_t kind, unsigned idx)
 {
 	return (uint64_t)(uintptr_t)ep | kind | ((uint64_t)idx << UD_IDX_SHIFT);
@@ -569,6 +572,19 @@ static void rx_header(struct uring_ep *ep)
 	ep_fail(ep, -EPROTO);
 }
 
+/* The payload read [len] ends the frame and nothing has to happen between
+ * it and reading the next header: the header's RECV can be linked behind
+ * it, one submission for both (a small message then costs one io_uring_enter
+ * less). A short read breaks the link: the RECV completes -ECANCELED. */
+static bool rx_can_link(const struct uring_ep *ep, size_t len)
+{
+	if (len != ep->rx_left)
+		return false;
+	if (ep->rx_after == RXA_RECV && ep->rx_hdr.len > ep->rx_placed + len)
+		return false; /* a drain follows */
+	return ep->resp_queued + 1 < URING_MAX_RESP_QUEUED;
+}
+
 static void rx_kick(struct uring_ep *ep)
 {
 	struct uring_nic *nic = ep->nic;
@@ -581,6 +597,7 @@ static void rx_kick(struct uring_ep *ep)
 	if (ep->resp_queued >= URING_MAX_RESP_QUEUED)
 		return;
 	sqe = san__uring_sqe(nic);
+	ep->rx_inflight = 1;
 	switch (ep->rx_state) {
 	case RX_HDR:
 		io_uring_prep_recv(sqe, ep->fd, ep->rx_hdr_buf + ep->rx_hdr_got,
@@ -595,6 +612,20 @@ static void rx_kick(struct uring_ep *ep)
 					 &slot);
 		io_uring_prep_read_fixed(sqe, ep->fd, (void *)(sg->addr + ep->rx_off), (unsigned)len, 0,
 					 (int)slot);
+		if (rx_can_link(ep, len)) {
+			struct io_uring_sqe *h;
+
+			sqe->flags |= IOSQE_IO_LINK;
+			sqe->user_data = ud_of(ep, UD_RX, 0);
+			h = san__uring_sqe(nic);
+			io_uring_prep_recv(h, ep->fd, ep->rx_hdr_buf, HDR_LEN, MSG_WAITALL);
+			sqe = h;
+			ep->rx_linked = true;
+			ep->rx_inflight = 2;
+			sqe->user_data = ud_of(ep, UD_RX, RX_UD_LINKED_HDR);
+			io_uring_submit_and_get_events(&nic->ring);
+			return;
+		}
 		break;
 	}
 	case RX_DRAIN:
@@ -605,16 +636,22 @@ static void rx_kick(struct uring_ep *ep)
 		break;
 	}
 	sqe->user_data = ud_of(ep, UD_RX, 0);
-	ep->rx_inflight = true;
 	io_uring_submit_and_get_events(&nic->ring);
 }
 
-static void rx_cqe(struct uring_ep *ep, int res)
+static void rx_cqe(struct uring_ep *ep, unsigned idx, int res)
 {
-	ep->rx_inflight = false;
+	ep->rx_inflight--;
 	if (ep->state != SAN_NIC_EP_OPEN) {
 		maybe_reap(ep);
 		return;
+	}
+	if (idx == RX_UD_LINKED_HDR) {
+		ep->rx_linked = false;
+		if (res == -ECANCELED) { /* the payload read before it was short */
+			rx_kick(ep);
+			return;
+		}
 	}
 	if (res == -ECANCELED || res == -EINTR || res == -EAGAIN) {
 		rx_kick(ep);
@@ -656,7 +693,7 @@ int san__uring_ep_cqe(struct uring_ep *ep, uint64_t ud, int res)
 	if ((ud & UD_KIND_MASK) == UD_TX)
 		tx_cqe(ep, (unsigned)((ud & UD_IDX_MASK) >> UD_IDX_SHIFT), res);
 	else
-		rx_cqe(ep, res);
+		rx_cqe(ep, (unsigned)((ud & UD_IDX_MASK) >> UD_IDX_SHIFT), res);
 	return 0;
 }
 

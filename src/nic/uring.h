@@ -137,7 +137,8 @@ struct uring_ep {
 
 	/* receive */
 	enum rx_state rx_state;
-	bool rx_inflight;
+	uint8_t rx_inflight;            /* rx SQEs in the kernel: 0, 1, or 2 (payload + linked header) */
+	bool rx_linked;                 /* the next header's RECV is linked behind the payload read */
 	uint8_t rx_hdr_buf[sizeof(struct san_wire_hdr)]; /* kernel-written */
 	size_t rx_hdr_got;
 	struct san_wire_hdr rx_hdr;
