@@ -154,7 +154,19 @@ static ssize_t tx_write_flow(struct san_stream *s, const uint8_t *buf, size_t le
 	rc = san_rdma_write(s->sock, &b, 1, &s->psink_desc, 0, CTX(CTX_WRITE, 0));
 	if (!rc) {
 		s->wr_state = 1;
-		/* Bounded: the peer's NIC places it without its application. */
+		/* DONE goes now, not after the write's acknowledgement: the
+		 * peer's NIC handles one connection's frames in order, so the
+		 * payload is placed before DONE is received; the receiver
+		 * returns a hop earlier. (If the write were refused, the peer
+		 * revoked its own offer: only it reads the wrong bytes, and
+		 * the stream fails below.) */
+		s->psink_valid = false;
+		m.u.done.kind = SS_DONE_SINK;
+		m.u.done.id = s->psink_id;
+		m.u.done.len = n;
+		san__ss_ctl(s, &m);
+		/* Bounded: the peer's NIC places it without its application;
+		 * the buffer is ours again once it acknowledged. */
 		WAIT_UNTIL(s, s->wr_state == 2);
 		if (s->wr_state != 2)
 			rc = s->err; /* the connection failed first */
@@ -172,11 +184,6 @@ static ssize_t tx_write_flow(struct san_stream *s, const uint8_t *buf, size_t le
 			san__ss_fail(s, -ECONNRESET);
 		return tx_err(s);
 	}
-	s->psink_valid = false;
-	m.u.done.kind = SS_DONE_SINK;
-	m.u.done.id = s->psink_id;
-	m.u.done.len = n;
-	san__ss_ctl(s, &m);
 	s->tx_seq += n;
 	s->st.sinks_used++;
 	s->st.rdma_write_bytes += n;
