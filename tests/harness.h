@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -281,6 +282,85 @@ static inline void san_test_wait(pid_t pid, int ctl)
 			WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
 		exit(1);
 	}
+}
+
+/* ---- memory unmapped and mapped again at the same address ---- */
+
+/*
+ * The stale-registration tests release a buffer (munmap, mremap away, ...)
+ * and map new memory at the same address. Until they do, the range is a
+ * hole, and an mmap(NULL) by any thread may take it: the kernel places
+ * mappings top-down, in the highest free gap that fits, and a hole among
+ * the most recent mappings is usually that gap. The sanitizer runtimes map
+ * memory of their own from every thread (allocator regions, thread set-up,
+ * the large blocks of malloc), so under ASan and TSan the hole was taken
+ * often enough that these tests could not run there.
+ *
+ * san_test_map_apart() puts memory below SAN_TEST_ROOM bytes of free
+ * address space of its own: every mmap(NULL) lands in that room (or in a
+ * higher gap) before it could reach a hole in the memory, so the hole is
+ * still free when the test maps it again unless a whole gigabyte was mapped
+ * and kept in between. (A PROT_NONE reservation over the hole would keep it
+ * too, but the reservation is itself a new mapping at the address: the
+ * tests would no longer release and map again, and they must.)
+ */
+#define SAN_TEST_ROOM ((size_t)1 << 30)
+
+/* Private anonymous read-write memory, page aligned, with SAN_TEST_ROOM
+ * free above it. Unmap it with munmap as usual. */
+static inline void *san_test_map_apart(size_t len)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	uint8_t *r;
+
+	len = (len + pg - 1) & ~(pg - 1);
+	r = mmap(NULL, len + SAN_TEST_ROOM, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	CHECK(r != MAP_FAILED);
+	CHECK(mmap(r, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
+		   0) == (void *)r);
+	CHECK(munmap(r + len, SAN_TEST_ROOM) == 0);
+	return r;
+}
+
+/* Prints the mappings of this process that overlap [at, at+len). */
+static inline void san_test_print_maps(const void *at, size_t len)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	unsigned long long a, e;
+	char line[512];
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%llx-%llx", &a, &e) == 2 && e > (uintptr_t)at &&
+		    a < (uintptr_t)at + len)
+			fprintf(stderr, "    %s", line);
+	fclose(f);
+}
+
+/* New private anonymous read-write memory at exactly `at`, which the test
+ * released (MAP_FIXED_NOREPLACE: never clobbers another mapping). If some
+ * other mapping took the address meanwhile, says which and fails: the test
+ * cannot check what it is there to check. */
+static inline void *san_test_map_at(void *at, size_t len)
+{
+	void *q = mmap(at, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (q == MAP_FAILED && errno == EEXIST) {
+		fprintf(stderr, "[%d] cannot map new memory at %p+%zu, where the test released "
+				"its buffer: another mapping took the address meanwhile:\n",
+			(int)getpid(), at, len);
+		san_test_print_maps(at, len);
+		exit(1);
+	}
+	if (q != at) {
+		fprintf(stderr, "[%d] mmap(%p, %zu, MAP_FIXED_NOREPLACE) = %p (%s)\n",
+			(int)getpid(), at, len, q, q == MAP_FAILED ? strerror(errno) : "elsewhere");
+		exit(1);
+	}
+	return q;
 }
 
 /* Polls s until one completion arrives (fails after timeout_ms). */

@@ -121,27 +121,22 @@ static inline int hz_way_shared(enum hz_way w)
 	return w == HZ_SHM_REMOVE || w == HZ_SHMDT;
 }
 
-/* Memory at exactly `at` (MAP_FIXED_NOREPLACE: never clobbers). */
+/* New memory at exactly `at`, released by the test (harness.h: fails,
+ * saying by what, if another mapping took the address meanwhile). */
 static inline void hz_map_at(void *at, size_t len)
 {
-	void *q = mmap(at, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-
-	if (q == MAP_FAILED && errno == EEXIST) {
-		fprintf(stderr, "[%d] something else is mapped at %p\n", (int)getpid(), at);
-		exit(1);
-	}
-	CHECK(q == at);
+	san_test_map_at(at, len);
 }
 
-static inline void *hz_shm_attach(void *at, size_t len)
+/* A new SysV segment attached at `at` (SHM_REMAP: over what is there). */
+static inline void *hz_shm_attach(void *at, size_t len, int remap)
 {
 	int id = shmget(IPC_PRIVATE, len, IPC_CREAT | 0600);
 	void *q;
 
 	if (id < 0)
 		san_test_skip("shmget: %s", strerror(errno));
-	q = shmat(id, at, 0);
+	q = shmat(id, at, remap ? SHM_REMAP : 0);
 	CHECK(q != (void *)-1);
 	CHECK(shmctl(id, IPC_RMID, NULL) == 0); /* gone at the last detach */
 	CHECK(!at || q == at);
@@ -174,7 +169,7 @@ static inline struct hz_mem hz_get(enum hz_way w, size_t len)
 	switch (w) {
 	case HZ_MREMAP_GROW:
 		/* A guard page right behind: growing in place is impossible. */
-		m.p = xt_map(len + pg);
+		m.p = san_test_map_apart(len + pg);
 		CHECK(mprotect(m.p + len, pg, PROT_NONE) == 0);
 		m.extra = m.p + len;
 		m.extra_len = pg;
@@ -200,10 +195,12 @@ static inline struct hz_mem hz_get(enum hz_way w, size_t len)
 		}
 		break;
 	case HZ_SHMDT:
-		m.p = hz_shm_attach(NULL, len);
+		/* Attached over memory placed apart (harness.h): once detached,
+		 * the address stays free for the next segment. */
+		m.p = hz_shm_attach(san_test_map_apart(len), len, 1);
 		break;
 	default:
-		m.p = xt_map(len);
+		m.p = san_test_map_apart(len);
 		break;
 	}
 	return m;
@@ -316,7 +313,7 @@ static inline void hz_renew(struct hz_mem *m)
 		}
 		break;
 	case HZ_SHMDT:
-		hz_shm_attach(m->p, len);
+		hz_shm_attach(m->p, len, 0);
 		break;
 	default: /* DONTNEED, MADV_REMOVE, MAP_FIXED: already new */
 		break;

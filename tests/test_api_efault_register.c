@@ -54,10 +54,12 @@ int main(void)
 	pid = xt_fork(peer, NULL, &ctl);
 	s = xt_server(&p, ctl);
 
-	hole = xt_map(4 * pg);
+	/* The holes must stay holes: placed apart, no other mapping (a
+	 * sanitizer runtime's) lands in them (harness.h). */
+	hole = san_test_map_apart(4 * pg);
 	memset(hole, 1, 4 * pg);
 	xt_unmap(hole + pg, pg);
-	tail = xt_map(3 * pg);
+	tail = san_test_map_apart(3 * pg);
 	memset(tail, 1, 3 * pg);
 	xt_unmap(tail + 2 * pg, pg);
 	none = xt_map(3 * pg);
@@ -65,7 +67,7 @@ int main(void)
 	CHECK(mprotect(none + 2 * pg, pg, PROT_NONE) == 0);
 	ro = mmap(NULL, 2 * pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(ro != MAP_FAILED);
-	gone = xt_map(2 * pg);
+	gone = san_test_map_apart(2 * pg);
 	xt_unmap(gone, 2 * pg);
 
 	pin0 = san_test_vmpin_kb();

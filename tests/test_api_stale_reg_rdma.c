@@ -15,7 +15,7 @@ static int peer(void *arg, int ctl)
 {
 	san_provider *p;
 	san_socket *s = xt_client(&p, ctl);
-	uint8_t *x = xt_map(LEN), *x2, *want = malloc(LEN);
+	uint8_t *x = san_test_map_apart(LEN), *x2, *want = malloc(LEN); /* harness.h */
 	struct san_rdma_desc d1, d2;
 
 	CHECK(want);
@@ -25,12 +25,7 @@ static int peer(void *arg, int ctl)
 	san_test_sync(ctl, "read-1");
 	CHECK_OK(san_deregister_rdma_memory(s, &d1));
 	xt_unmap(x, LEN);
-	x2 = mmap(x, LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
-		  -1, 0);
-	if (x2 == MAP_FAILED && errno == EEXIST) {
-		fprintf(stderr, "something else was mapped at %p meanwhile\n", (void *)x);
-		return 1;
-	}
+	x2 = san_test_map_at(x, LEN);
 	CHECK(x2 == x);
 	san_test_fill(x, LEN, 271);
 	d2 = xt_rreg(s, x, LEN, SAN_MEM_READWRITE);

@@ -11,7 +11,12 @@
  *     munmap + mmap of the second half, or mremap(MREMAP_FIXED) of a fresh
  *     mapping onto the slot;
  *   - the malloc thread owns slots 4-7: free + malloc of a large block
- *     (mmapped by glibc; usually the same address again).
+ *     (mmapped by glibc; usually the same address again). The sanitizers'
+ *     allocators neither take mallopt nor give 64 KiB blocks back to the
+ *     kernel (ASan's quarantine keeps them, both carve them from regions of
+ *     their own), so under ASan or TSan the thread does by hand what glibc
+ *     does: munmap of the block, mmap of a new one (the old address as the
+ *     hint: where the kernel would put glibc's), the data 16 bytes in.
  * After each change the slot gets a new generation and a pattern that
  * depends on slot and generation; half the time the changing thread also
  * registers and deregisters a piece of it (the socket parks it: the next
@@ -149,6 +154,25 @@ static void *mmap_thread(void *arg)
 	return NULL;
 }
 
+/* A block of the malloc slots under a sanitizer (see the top): as glibc's
+ * mmapped chunks, a mapping of its own with the data 16 bytes in. */
+#define BLOCK_HDR 16
+#define BLOCK_MAP(len) (((len) + BLOCK_HDR + 4095) & ~(size_t)4095)
+
+static uint8_t *block_new(void *hint)
+{
+	uint8_t *b = mmap(hint, BLOCK_MAP(SLOT_LEN), PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	CHECK(b != MAP_FAILED);
+	return b + BLOCK_HDR;
+}
+
+static void block_free(uint8_t *p)
+{
+	xt_unmap(p - BLOCK_HDR, BLOCK_MAP(SLOT_LEN));
+}
+
 static void *malloc_thread(void *arg)
 {
 	unsigned rs = 0x5678;
@@ -161,9 +185,14 @@ static void *malloc_thread(void *arg)
 
 		pthread_mutex_lock(&sl->lock);
 		old = sl->p;
-		free(old);
-		sl->p = malloc(SLOT_LEN);
-		CHECK(sl->p);
+		if (HZ_SANITIZER) {
+			block_free(old);
+			sl->p = block_new(old - BLOCK_HDR);
+		} else {
+			free(old);
+			sl->p = malloc(SLOT_LEN);
+			CHECK(sl->p);
+		}
 		if (sl->p == old)
 			atomic_fetch_add(&g_same_addr, 1);
 		sl->gen++;
@@ -362,26 +391,11 @@ static int peer(void *arg, int ctl)
 	return g_mismatch ? 1 : 0;
 }
 
-/* Slot addresses far below where mmap(NULL) places things: a hole left
- * there for a moment (munmap, then mmap) is never taken by another
- * thread's allocation. Gaps of PROT_NONE between slots: no merging. */
-static uint8_t *reserve_area(size_t len)
-{
-	uint8_t *hint = (uint8_t *)(uintptr_t)0x100000000000ull;
-	void *a = mmap(hint, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
-			MAP_FIXED_NOREPLACE, -1, 0);
-
-	if (a == MAP_FAILED)
-		a = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	CHECK(a != MAP_FAILED);
-	return a;
-}
-
 int main(void)
 {
 	const char *env = getenv("SAN_TEST_STRESS_SECONDS");
 	unsigned secs = env && atoi(env) > 0 ? (unsigned)atoi(env) : 10;
-	size_t area_len = (size_t)MSLOTS * 2 * SLOT_LEN;
+	size_t area_len = (size_t)NSLOTS * 2 * SLOT_LEN;
 	pthread_t tm, tb, tt;
 	uint64_t transfers = 0, changes = 0, t0;
 	struct san_stats st0, st;
@@ -392,12 +406,19 @@ int main(void)
 
 	san_test_start(secs + 60);
 	/* Large blocks always come from mmap and go back with munmap. */
-	CHECK(mallopt(M_MMAP_THRESHOLD, 32 * 1024) == 1);
+	if (!HZ_SANITIZER)
+		CHECK(mallopt(M_MMAP_THRESHOLD, 32 * 1024) == 1);
 	pid = xt_fork(peer, NULL, &g_ctl);
 	g_s = xt_server(&p, g_ctl);
 	hz_p_ = p;
 	g_dst = xt_recv_desc(g_ctl);
-	area = reserve_area(area_len);
+	/* The slots, with PROT_NONE gaps between them (no merging), in memory
+	 * placed apart (harness.h): a hole left in a slot for a moment (munmap,
+	 * then mmap) is not taken by another thread's mapping. The malloc
+	 * slots' part of it is free (under a sanitizer, for the first block). */
+	area = san_test_map_apart(area_len);
+	CHECK(mprotect(area, area_len, PROT_NONE) == 0);
+	xt_unmap(area + (size_t)MSLOTS * 2 * SLOT_LEN, (size_t)BSLOTS * 2 * SLOT_LEN);
 	for (unsigned i = 0; i < NSLOTS; i++) {
 		struct slot *sl = &g_slots[i];
 
@@ -406,6 +427,8 @@ int main(void)
 			sl->p = area + (size_t)i * 2 * SLOT_LEN;
 			CHECK(mmap(sl->p, SLOT_LEN, PROT_READ | PROT_WRITE,
 				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == (void *)sl->p);
+		} else if (HZ_SANITIZER) {
+			sl->p = block_new(area + (size_t)i * 2 * SLOT_LEN);
 		} else {
 			sl->p = malloc(SLOT_LEN);
 			CHECK(sl->p);
@@ -459,11 +482,13 @@ int main(void)
 	xt_teardown(p, g_s);
 	close(g_ctl);
 	for (unsigned i = 0; i < NSLOTS; i++) {
-		if (i >= MSLOTS)
+		if (i >= MSLOTS && HZ_SANITIZER)
+			block_free(g_slots[i].p);
+		else if (i >= MSLOTS)
 			free(g_slots[i].p);
 		pthread_mutex_destroy(&g_slots[i].lock);
 	}
-	xt_unmap(area, area_len);
+	xt_unmap(area, (size_t)MSLOTS * 2 * SLOT_LEN);
 	san_test_check_leaks();
 	return 0;
 }

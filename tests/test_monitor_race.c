@@ -68,7 +68,8 @@ static void use(uint8_t *p, uint64_t gen, unsigned *seed)
 }
 
 /* Maps p anew right after it was unmapped. Other code (a sanitizer's
- * allocator) may have taken the hole meanwhile: then the slot is lost. */
+ * allocator) may have taken the hole meanwhile (unlikely, the slots being
+ * placed apart): then the slot is lost, and the end result says so. */
 static int refill(uint8_t *p, int prot)
 {
 	void *q = mmap(p, SLOT_LEN, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
@@ -142,9 +143,11 @@ int main(void)
 	g_rc = mock_cache_uffd(&g_m);
 	st0 = mock_stats(g_rc);
 	/* A free slot holds a PROT_NONE placeholder, so that other mappings
-	 * (thread stacks, allocators) do not land in it. */
-	g_area = mmap(NULL, 2 * SLOTS * SLOT_LEN, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	CHECK(g_area != MAP_FAILED);
+	 * (thread stacks, allocators) do not land in it; and the slots are
+	 * placed apart (harness.h), so that they do not land in the moment's
+	 * hole of munmap + mmap either. */
+	g_area = san_test_map_apart(2 * SLOTS * SLOT_LEN);
+	CHECK(mprotect(g_area, 2 * SLOTS * SLOT_LEN, PROT_NONE) == 0);
 	g_deadline_ns = san__now_ns() + (uint64_t)(secs * 1e9);
 	for (int i = 0; i < THREADS; i++)
 		CHECK(pthread_create(&t[i], NULL, worker, (void *)(uintptr_t)i) == 0);

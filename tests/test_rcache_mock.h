@@ -196,24 +196,19 @@ static inline struct mock_mr *cache_it(struct san_rcache *rc, void *p, size_t le
 	return mr;
 }
 
+/* Private anonymous memory, placed apart (harness.h): the monitor tests
+ * release it and map new memory at the same address, and no other mapping
+ * (a sanitizer runtime's) may take the address in between. */
 static inline void *map_anon(size_t len)
 {
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	CHECK(p != MAP_FAILED);
-	return p;
+	return san_test_map_apart(len);
 }
 
-/* New private anonymous memory exactly at addr (which must be free). */
+/* New private anonymous memory exactly at addr, which the test released
+ * (fails, saying what is there, if something else took it). */
 static inline void *map_at(void *addr, size_t len)
 {
-	void *p = mmap(addr, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-
-	if (p != addr)
-		fprintf(stderr, "map_at(%p): %p, %s\n", addr, p, strerror(errno));
-	CHECK(p == addr);
-	return p;
+	return san_test_map_at(addr, len);
 }
 
 /* Stamps the first word of a mapping with its generation. */
