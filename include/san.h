@@ -86,6 +86,10 @@ struct san_config {
 	unsigned poll_spin_us;       /* SAN_POLL_SPIN_US: san_poll busy-polls this long before sleeping (default 50) */
 	int progress_thread;         /* SAN_PROGRESS_THREAD=0|1: serve peers without the app calling in (default 1) */
 	unsigned max_msg_mb;         /* SAN_MAX_MSG_MB: largest frame payload accepted from a peer, MiB (default 1024) */
+	unsigned tcp_timeout_ms;     /* SAN_TCP_TIMEOUT_MS: a TCP connection whose sent bytes stay
+				      * unacknowledged this long fails (TCP_USER_TIMEOUT): its
+				      * operations complete with -ECONNRESET. 0: the kernel's
+				      * (about 15 minutes). Default 30000. */
 };
 
 /* Counters of one provider (all monotonic except the last three). */

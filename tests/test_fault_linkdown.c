@@ -13,12 +13,13 @@
  *      read, a send and a receive on each side), the link goes down for
  *      1.5 s and comes back: TCP retransmits, every operation completes
  *      with 0 and intact data;
- *   3. down: the same operations, the link goes down and stays down. TCP
- *      does not notice a dead path for minutes and libsan has no timeout
- *      of its own, so the operations just stall (the test prints what
- *      completed in 2 s). Both sides then close their sockets: san_close
- *      must return within 2 s with the I/O stuck in the kernel, and leave
- *      VmPin, fds, pinned bytes, keys and heap at the baseline;
+ *   3. down: the same operations, the link goes down and stays down. The
+ *      test runs with SAN_TCP_TIMEOUT_MS=5000 (TCP_USER_TIMEOUT): every
+ *      operation must complete, with -ECONNRESET unless it finished before
+ *      the link went, within 5 s + 10 s of slack (without the option TCP
+ *      retries for about 15 minutes). Both sides then close their sockets:
+ *      san_close must return within 2 s, and leave VmPin, fds, pinned
+ *      bytes, keys and heap at the baseline;
  *   4. the link comes back up and a new connection transfers intact data.
  *
  * A guardian process deletes the namespaces when the test ends, however it
@@ -262,17 +263,26 @@ static void busy(san_provider *p, int mode)
 		CHECK_OK(san_deregister_rdma_memory(s, &x.mine));
 		CHECK_OK(san_close(s));
 	} else {
-		long long end = xt_now_ms() + 2000;
+		long long down = xt_now_ms(), end = down + 15000;
+		int failed = 0;
 
 		while (got < 4 && xt_now_ms() < end) {
 			int n = san_poll(s, c + got, 4 - got, 100);
 
+			if (n == -ECONNRESET)
+				break; /* nothing left outstanding */
 			CHECK(n >= 0);
 			got += n;
 		}
-		printf("down: %d of 4 operations completed in 2 s with the link down (no timeout in "
-		       "libsan, TCP keeps retrying)\n",
-		       got);
+		for (int i = 0; i < got; i++) {
+			CHECK(c[i].status == 0 || c[i].status == -ECONNRESET);
+			failed += c[i].status == -ECONNRESET;
+		}
+		printf("down: %d of 4 operations completed in %lld ms with the link down, %d with "
+		       "-ECONNRESET (SAN_TCP_TIMEOUT_MS=5000)\n",
+		       got, xt_now_ms() - down, failed);
+		CHECK(got == 4);
+		CHECK(failed >= 1);
 		san_test_sync(ctl, "close-now");
 		t0 = xt_now_ms();
 		CHECK_OK(san_close(s)); /* registrations go with it */
@@ -291,6 +301,9 @@ int main(int argc, char **argv)
 	san_provider *p;
 	int guard;
 
+	/* A dead path must fail the connection (phase 3); the flap of phase 2
+	 * (1.5 s) stays well inside it. Set before any peer starts. */
+	setenv("SAN_TCP_TIMEOUT_MS", "5000", 1);
 	fault_peers_init(argc, argv, busy_peer, NULL);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (getenv("SAN_NETNS_RUNNING"))

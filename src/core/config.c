@@ -28,6 +28,7 @@ static const struct copt opts[] = {
 	OPT("SAN_POLL_SPIN_US", poll_spin_us, C_UINT, 0, 10000000),
 	OPT("SAN_PROGRESS_THREAD", progress_thread, C_BOOL, 0, 1),
 	OPT("SAN_MAX_MSG_MB", max_msg_mb, C_UINT, 1, 1u << 20),
+	OPT("SAN_TCP_TIMEOUT_MS", tcp_timeout_ms, C_UINT, 0, 86400000),
 };
 
 static int parse_value(const struct copt *o, const char *v, uint64_t *out)
@@ -128,6 +129,7 @@ void san_config_init(struct san_config *c)
 	c->poll_spin_us = 50;
 	c->progress_thread = 1;
 	c->max_msg_mb = 1024;
+	c->tcp_timeout_ms = 30000;
 	for (size_t i = 0; i < SAN_ARRAY_SIZE(opts); i++) {
 		const char *v = getenv(opts[i].env);
 

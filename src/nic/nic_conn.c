@@ -110,6 +110,11 @@ static int handshake(struct uring_nic *nic, int fd, int connecting, struct san_n
 	if (rc)
 		goto out_close;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* fails harmlessly on Unix */
+	if (nic->tcp_timeout_ms) { /* a dead path fails the connection (fails harmlessly on Unix) */
+		unsigned ms = nic->tcp_timeout_ms;
+
+		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms));
+	}
 	ep = san__uring_ep_new(nic, fd, nonce, peer.max_msg);
 	if (!ep) {
 		rc = -ENOMEM;

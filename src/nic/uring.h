@@ -50,6 +50,7 @@ struct uring_nic {
 	struct io_uring ring;
 	int rw_flags;                 /* URING_RWF_NOSIGNAL when the kernel has it */
 	uint64_t max_msg;             /* largest payload we accept from a peer */
+	unsigned tcp_timeout_ms;      /* TCP_USER_TIMEOUT of every connection (0: leave it) */
 
 	pthread_mutex_t lock;         /* the engine lock: ring, every ep */
 	pthread_cond_t prog_cond;     /* parks the progress thread while apps poll */
