@@ -25,6 +25,7 @@ static size_t body(uint8_t t)
 	case SS_SINK_AVAIL: return 24 + 32;
 	case SS_DONE: return 24;
 	case SS_TOKEN: return 16;
+	case SS_TOKEN_ACK: return 8;
 	default: return 0;
 	}
 }

@@ -9,7 +9,7 @@ import os
 import struct
 import sys
 
-HELLO, DATA, CREDIT, SRC, SINK, DONE, FIN, STAY, TOKEN, TOKEN_ACK = range(1, 11)
+HELLO, DATA, CREDIT, SRC, SINK, DONE, FIN, STAY, TOKEN, TOKEN_ACK, SHM_OK, DOORBELL = range(1, 13)
 MAGIC = 0x4D525453
 
 
@@ -51,9 +51,16 @@ def seeds():
         "fin-flags": hdr(FIN, flags=1),
         "stay": hdr(STAY),
         "token": hdr(TOKEN) + bytes(range(16)),
-        "token-ack": hdr(TOKEN_ACK),
+        "token-ack": hdr(TOKEN_ACK) + struct.pack("<II", 0, 0),
+        "token-ack-shm": hdr(TOKEN_ACK) + struct.pack("<II", 1, 0),
+        "token-ack-flags": hdr(TOKEN_ACK) + struct.pack("<II", 2, 0),
+        "token-ack-short": hdr(TOKEN_ACK),
+        "shm-ok": hdr(SHM_OK),
+        "doorbell": hdr(DOORBELL),
+        "hello-shm": hello(flags=5),
+        "hello-shm-alone": hello(flags=4),
         "type-0": hdr(0),
-        "type-11": hdr(11),
+        "type-13": hdr(13),
         "short": b"\x02\x00\x00",
     }
 

@@ -102,7 +102,7 @@ static inline int fk_send_raw(struct fake *f, const void *bytes, size_t len)
 /* Encodes and sends m (DATA: payload len bytes follow). */
 static inline int fk_send(struct fake *f, struct ss_msg *m, const void *payload)
 {
-	uint8_t tmp[FK_SLOT + 64];
+	uint8_t tmp[FK_SLOT + 256];
 	size_t n = san__ss_encode(m, tmp);
 
 	if (m->h.type == SS_DATA && payload) {

@@ -20,12 +20,28 @@
 
 /* ---- setup ---- */
 
+/* Defaults for the tests of the SAN paths: no local move, so that a
+ * loopback TCP test exercises the TCP transport, the copy path and the
+ * RDMA flows (the local move and the shared rings have tests of their
+ * own: test_stream_local, test_stream_shm, test_stream_chunks_shm). */
+static inline struct san_stream_config st_config(void)
+{
+	struct san_stream_config c;
+
+	san_stream_config_init(&c);
+	c.local = 0;
+	return c;
+}
+
 static inline san_stream *st_accept(san_provider *p, int ctl, const struct san_stream_config *c)
 {
+	struct san_stream_config dflt = st_config();
 	char addr[256], bound[256];
 	san_stream_listener *l;
 	san_stream *s;
 
+	if (!c)
+		c = &dflt;
 	CHECK_OK(san_stream_listen(p, san_test_listen_addr(addr, sizeof(addr)), c, &l));
 	CHECK(san_stream_listener_addr(l, bound, sizeof(bound)) > 0);
 	san_test_ctl_send_str(ctl, bound);
@@ -36,9 +52,12 @@ static inline san_stream *st_accept(san_provider *p, int ctl, const struct san_s
 
 static inline san_stream *st_connect(san_provider *p, int ctl, const struct san_stream_config *c)
 {
+	struct san_stream_config dflt = st_config();
 	char addr[256];
 	san_stream *s;
 
+	if (!c)
+		c = &dflt;
 	san_test_ctl_recv(ctl, addr, sizeof(addr));
 	CHECK_OK(san_stream_connect(p, addr, c, &s));
 	return s;

@@ -5,7 +5,7 @@
  * (root first becomes a fresh uid, as test_fault_memlock does) and, once
  * its stream is up, lowers RLIMIT_MEMLOCK to what it has pinned + 2 MiB:
  *  - a blocking 8 MiB send (RDMA: its buffer must be registered) fails
- *    with -ENOBUFS and sends nothing; a 100 KiB one (fits) works; so does
+ *    with -ENOBUFS and sends nothing; a 100 KiB one (copied) works; so does
  *    an 8 MiB send from the same buffer with the threshold at 0 (copied);
  *  - an 8 MiB receive of the peer's 8 MiB RDMA send (the receive buffer
  *    must be registered for the read) fails with -ENOBUFS; receives of

@@ -153,7 +153,7 @@ static void hostile(struct fake *f, int c)
 		fk_send(f, &m, NULL);
 		break;
 	case M_TOO_BIG:
-		m.h.len = FK_SLOT; /* + header: more than the slot */
+		m.h.len = FK_SLOT + 100; /* + header: more than our slot (64 KiB + 64) */
 		fk_send(f, &m, raw);
 		break;
 	case M_OK:

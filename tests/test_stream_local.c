@@ -2,8 +2,9 @@
 /*
  * The move to a Unix socket when both ends are on one host (docs/stream.md
  * §7), over TCP to 127.0.0.1:
- *  1. both ends willing: the stream runs on a Unix socket (transport LOCAL
- *     on both sides) and carries data (small and RDMA);
+ *  1. both ends willing: the stream moves to a Unix socket and its bytes
+ *     to shared-memory rings (transport SHM on both sides), and carries
+ *     data both ways;
  *  2. the connecting side has SAN_STREAM_LOCAL=0: TCP;
  *  3. the listening side has local = 0 (no Unix listener): TCP;
  *  4. a (fake) server offers a name that does not exist (as when the peer
@@ -13,18 +14,21 @@
  *     stream works over TCP;
  *  6. a (fake) client first presents a wrong token on the Unix socket (a
  *     stranger on this host): refused, that connection closed; then the
- *     right one: the server moves.
+ *     right one: the server moves (no rings: the fake did not ask);
+ *  7. the connecting side has SAN_STREAM_SHM=0: a Unix socket (LOCAL), the
+ *     SAN paths (copy and RDMA) over it.
  */
 #include "stream_fake.h"
 
-#define NCASE 6
+#define NCASE 7
 
-static struct san_stream_config cfg(int local)
+static struct san_stream_config cfg(int local, int shm)
 {
 	struct san_stream_config c;
 
 	san_stream_config_init(&c);
 	c.local = local;
+	c.shm = shm;
 	return c;
 }
 
@@ -140,18 +144,20 @@ static int peer(void *arg, int ctl)
 	san_provider *p = san_test_provider();
 
 	for (int c = 1; c <= NCASE; c++) {
-		struct san_stream_config cc = cfg(c != 2);
+		struct san_stream_config cc = cfg(c != 2, c != 7);
 		san_stream *s;
 		char buf[8];
 
-		if (c >= 5) {
+		if (c == 5 || c == 6) {
 			fake_client(p, ctl, c);
 			continue;
 		}
 		s = st_connect(p, ctl, &cc);
 		switch (c) {
 		case 1:
-			CHECK(st_stats(s).transport == SAN_STREAM_TRANSPORT_LOCAL);
+		case 7:
+			CHECK(st_stats(s).transport ==
+			      (c == 1 ? SAN_STREAM_TRANSPORT_SHM : SAN_STREAM_TRANSPORT_LOCAL));
 			xfer_check(s, 1);
 			xfer_check(s, 0);
 			break;
@@ -185,7 +191,7 @@ int main(void)
 	pid = xt_fork(peer, NULL, &ctl);
 	p = san_test_provider();
 	for (int c = 1; c <= NCASE; c++) {
-		struct san_stream_config cc = cfg(c != 3);
+		struct san_stream_config cc = cfg(c != 3, 1);
 		san_stream *s;
 		char buf[8];
 
@@ -196,7 +202,9 @@ int main(void)
 		s = st_accept(p, ctl, &cc);
 		switch (c) {
 		case 1:
-			CHECK(st_stats(s).transport == SAN_STREAM_TRANSPORT_LOCAL);
+		case 7:
+			CHECK(st_stats(s).transport ==
+			      (c == 1 ? SAN_STREAM_TRANSPORT_SHM : SAN_STREAM_TRANSPORT_LOCAL));
 			xfer_check(s, 0);
 			xfer_check(s, 1);
 			break;

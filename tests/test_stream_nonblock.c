@@ -103,7 +103,7 @@ static int peer(void *arg, int ctl)
 	san_stream *s;
 	uint8_t *buf = xt_map(BIG);
 
-	san_stream_config_init(&c);
+	c = st_config();
 	c.nonblock = 1;
 	s = st_connect(p, ctl, &c);
 	loop(s, TOTAL, 21, TOTAL, 20, 5);
@@ -138,7 +138,7 @@ int main(void)
 	san_test_start(60);
 	pid = xt_fork(peer, NULL, &ctl);
 	p = san_test_provider();
-	san_stream_config_init(&c);
+	c = st_config();
 	c.nonblock = 1;
 	s = st_accept(p, ctl, &c);
 	loop(s, TOTAL, 20, TOTAL, 21, 9);

@@ -13,7 +13,8 @@
  *    flow) or the sender RDMA-writes into the receiver's buffer (write
  *    flow) (R1.7);
  *  - when both ends are on one host, the connection may move to a Unix
- *    socket by itself (SAN_STREAM_LOCAL).
+ *    socket by itself (SAN_STREAM_LOCAL), and its bytes to shared-memory
+ *    rings (SAN_STREAM_SHM).
  *
  * The protocol, the flows, the credits and the deregistration order are in
  * docs/stream.md.
@@ -45,16 +46,22 @@ enum san_stream_flow {
 /* Per-stream settings. san_stream_config_init() fills defaults, then
  * applies the SAN_STREAM_* environment variables. */
 struct san_stream_config {
-	size_t rdma_threshold; /* SAN_STREAM_RDMA_THRESHOLD (default 64K): a blocking send of
+	size_t rdma_threshold; /* SAN_STREAM_RDMA_THRESHOLD (default 256K): a blocking send of
 				* at least this many bytes moves by RDMA; 0 = never */
 	int flow;              /* SAN_STREAM_FLOW=read|write (default read) */
 	unsigned slots;        /* SAN_STREAM_SLOTS: message slots = credits (default 16, 2..1024) */
-	size_t slot_size;      /* SAN_STREAM_SLOT_SIZE: bytes per slot (default 64K, 4K..16M) */
+	size_t slot_size;      /* SAN_STREAM_SLOT_SIZE: payload bytes per slot (default 64K, 4K..16M) */
 	int local;             /* SAN_STREAM_LOCAL=0|1: move to a Unix socket when the
 				* peer is on this host (default 1) */
 	unsigned sink_wait_us; /* SAN_STREAM_SINK_WAIT_US: write flow, how long a large send
 				* waits for the receiver's buffer before the read flow (default 100) */
 	int nonblock;          /* SAN_STREAM_NONBLOCK=0|1 (default 0) */
+	int shm;               /* SAN_STREAM_SHM=0|1: after a local move, carry the bytes in
+				* shared-memory rings (default 1) */
+	size_t shm_ring;       /* SAN_STREAM_SHM_RING: bytes per direction (default 4M,
+				* a power of two, 64K..1G) */
+	unsigned spin_us;      /* SAN_STREAM_SPIN_US: shared-memory mode, how long a
+				* call spins on the ring before it sleeps (default 50) */
 };
 
 void san_stream_config_init(struct san_stream_config *c);
@@ -156,6 +163,7 @@ enum san_stream_transport {
 	SAN_STREAM_TRANSPORT_TCP = 1,
 	SAN_STREAM_TRANSPORT_UNIX = 2,  /* connected to a unix: address */
 	SAN_STREAM_TRANSPORT_LOCAL = 3, /* connected over TCP, moved to a Unix socket */
+	SAN_STREAM_TRANSPORT_SHM = 4,   /* moved to a Unix socket, bytes in shared-memory rings */
 };
 
 struct san_stream_stats {

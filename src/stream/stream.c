@@ -13,7 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #define HS_MS 10000       /* the stream handshake, after the SAN one */
 #define HS_LOCAL_MS 15000 /* the accept side waits this long for the move */
@@ -23,6 +27,8 @@ struct san_stream_listener {
 	san_provider *p;
 	san_listener *l, *ux;          /* ux: the Unix listener for the local move, or NULL */
 	char uxname[SS_NAME_MAX];      /* "@san-stream-<hex>" */
+	int fdl;                       /* plain Unix listener "<uxname>.fd" handing out the
+					* shared rings' memfd, or -1 */
 	struct san_stream_config cfg;
 	pthread_mutex_t accept_mu;     /* one handshake at a time (the Unix listener is shared) */
 };
@@ -65,21 +71,33 @@ void san_stream_config_init(struct san_stream_config *c)
 	if (!c)
 		return;
 	memset(c, 0, sizeof(*c));
-	c->rdma_threshold = 64 << 10;
+	c->rdma_threshold = 256 << 10;
 	c->flow = SAN_STREAM_FLOW_READ;
 	c->slots = 16;
 	c->slot_size = 64 << 10;
 	c->local = 1;
 	c->sink_wait_us = 100;
+	c->shm = 1;
+	c->shm_ring = 4 << 20;
+	c->spin_us = 100;
 	env_size("SAN_STREAM_RDMA_THRESHOLD", &c->rdma_threshold, 0, SS_MAX_XFER);
 	v = c->slots;
 	env_size("SAN_STREAM_SLOTS", &v, SS_MIN_SLOTS, SS_MAX_SLOTS);
 	c->slots = (unsigned)v;
-	env_size("SAN_STREAM_SLOT_SIZE", &c->slot_size, SS_MIN_SLOT_SIZE, SS_MAX_SLOT_SIZE);
+	env_size("SAN_STREAM_SLOT_SIZE", &c->slot_size, SS_MIN_SLOT_SIZE, 16 << 20);
 	v = c->sink_wait_us;
 	env_size("SAN_STREAM_SINK_WAIT_US", &v, 0, 1000000);
 	c->sink_wait_us = (unsigned)v;
 	env_bool("SAN_STREAM_LOCAL", &c->local);
+	env_bool("SAN_STREAM_SHM", &c->shm);
+	env_size("SAN_STREAM_SHM_RING", &c->shm_ring, 64 << 10, 1 << 30);
+	if (c->shm_ring & (c->shm_ring - 1)) {
+		san__log("SAN_STREAM_SHM_RING: not a power of two, using 4M");
+		c->shm_ring = 4 << 20;
+	}
+	v = c->spin_us;
+	env_size("SAN_STREAM_SPIN_US", &v, 0, 1000000);
+	c->spin_us = (unsigned)v;
 	env_bool("SAN_STREAM_NONBLOCK", &c->nonblock);
 	e = getenv("SAN_STREAM_FLOW");
 	if (e && *e) {
@@ -96,11 +114,14 @@ static int config_check(const struct san_stream_config *c)
 {
 	if (c->slots < SS_MIN_SLOTS || c->slots > SS_MAX_SLOTS)
 		return -EINVAL;
-	if (c->slot_size < SS_MIN_SLOT_SIZE || c->slot_size > SS_MAX_SLOT_SIZE)
+	if (c->slot_size < SS_MIN_SLOT_SIZE || c->slot_size > (16u << 20))
 		return -EINVAL;
 	if (c->flow != SAN_STREAM_FLOW_READ && c->flow != SAN_STREAM_FLOW_WRITE)
 		return -EINVAL;
-	if (c->rdma_threshold > SS_MAX_XFER || c->sink_wait_us > 1000000)
+	if (c->rdma_threshold > SS_MAX_XFER || c->sink_wait_us > 1000000 || c->spin_us > 1000000)
+		return -EINVAL;
+	if (c->shm && (c->shm_ring < (64 << 10) || c->shm_ring > (1u << 30) ||
+		       (c->shm_ring & (c->shm_ring - 1))))
 		return -EINVAL;
 	return 0;
 }
@@ -225,7 +246,7 @@ static void hello_fill(struct ss_msg *m, const struct san_stream_config *c, uint
 	m->u.hello.version = SS_VERSION;
 	m->u.hello.flags = flags;
 	m->u.hello.slots = c->slots;
-	m->u.hello.slot_size = (uint32_t)c->slot_size;
+	m->u.hello.slot_size = (uint32_t)(c->slot_size + SS_SLOT_PAD);
 }
 
 /* Is a "tcp:" address one of this host's (loopback, or an address of one
@@ -274,6 +295,122 @@ static int random_bytes(uint8_t *out, size_t n)
 	return 0;
 }
 
+/* ---- the shared rings' memfd, over a plain Unix socket ---- */
+
+/* An abstract address "@name" + suffix. Returns its length or -1. */
+static socklen_t abstract_addr(struct sockaddr_un *un, const char *name, const char *suffix)
+{
+	int n;
+
+	memset(un, 0, sizeof(*un));
+	un->sun_family = AF_UNIX;
+	if (name[0] != '@')
+		return 0;
+	n = snprintf(un->sun_path + 1, sizeof(un->sun_path) - 1, "%s%s", name + 1, suffix);
+	if (n < 0 || (size_t)n >= sizeof(un->sun_path) - 1)
+		return 0;
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+}
+
+static int fd_listen(const char *name)
+{
+	struct sockaddr_un un;
+	socklen_t sl = abstract_addr(&un, name, ".fd");
+	int fd;
+
+	if (!sl)
+		return -1;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&un, sl) || listen(fd, 16)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void sock_timeouts(int fd, int ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* Accept side: hands memfd to whoever presents token on the fd listener
+ * before the deadline (strangers are dropped). Returns 0 or -errno. */
+static int fd_serve(int fdl, const uint8_t *token, int memfd, uint64_t end)
+{
+	for (;;) {
+		struct pollfd pf = { fdl, POLLIN, 0 };
+		uint8_t got[SS_TOKEN_LEN], one = 1;
+		uint64_t now = san__now_ns();
+		char cbuf[CMSG_SPACE(sizeof(int))];
+		struct iovec iov = { &one, 1 };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf) };
+		struct cmsghdr *cm;
+		int c;
+
+		if (now >= end)
+			return -ETIMEDOUT;
+		if (poll(&pf, 1, (int)((end - now) / 1000000) + 1) <= 0)
+			continue;
+		c = accept4(fdl, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0)
+			continue;
+		sock_timeouts(c, 1000);
+		if (recv(c, got, sizeof(got), MSG_WAITALL) != (ssize_t)sizeof(got) ||
+		    memcmp(got, token, sizeof(got))) {
+			close(c);
+			continue;
+		}
+		memset(cbuf, 0, sizeof(cbuf));
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &memfd, sizeof(int));
+		c = sendmsg(c, &mh, MSG_NOSIGNAL) == 1 ? (close(c), 0) : (close(c), -EPIPE);
+		return c;
+	}
+}
+
+/* Connect side: fetches the memfd. Returns it or -errno. */
+static int fd_fetch(const char *name, const uint8_t *token)
+{
+	struct sockaddr_un un;
+	socklen_t sl = abstract_addr(&un, name, ".fd");
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	uint8_t one;
+	struct iovec iov = { &one, 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm;
+	int c, fd = -EPROTO;
+
+	if (!sl)
+		return -EINVAL;
+	c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c < 0)
+		return -errno;
+	sock_timeouts(c, HS_TOKEN_MS);
+	if (connect(c, (struct sockaddr *)&un, sl) ||
+	    send(c, token, SS_TOKEN_LEN, MSG_NOSIGNAL) != SS_TOKEN_LEN ||
+	    recvmsg(c, &mh, MSG_CMSG_CLOEXEC) != 1) {
+		fd = -errno ? -errno : -EPROTO;
+		close(c);
+		return fd;
+	}
+	close(c);
+	cm = CMSG_FIRSTHDR(&mh);
+	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+	    cm->cmsg_len == CMSG_LEN(sizeof(int)) && !(mh.msg_flags & MSG_CTRUNC))
+		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	return fd;
+}
+
 /* Closes a socket after deregistering what no pending transfer uses
  * (R1.8: san_close releases the rest). */
 static void sock_drop(san_socket *sock, san_handle hd)
@@ -285,10 +422,11 @@ static void sock_drop(san_socket *sock, san_handle hd)
 
 /* Connect side. On success *sock_io is the connection to use (the TCP one,
  * or the Unix one it moved to) and *peer the peer's HELLO. */
-static int hs_connect(san_provider *p, const char *addr, struct hs *h,
+static int hs_connect(struct san_stream *s, const char *addr, struct hs *h,
 		      const struct san_stream_config *c, san_socket **sock_io,
 		      struct ss_hello *peer, int *transport)
 {
+	san_provider *p = s->p;
 	san_socket *sock = *sock_io, *ux = NULL;
 	san_handle hd = 0, hd2 = 0;
 	bool want = c->local && addr_is_local(addr);
@@ -298,7 +436,7 @@ static int hs_connect(san_provider *p, const char *addr, struct hs *h,
 	rc = hs_attach(h, sock, &hd);
 	if (!rc)
 		rc = hs_post_recv(h, sock, hd, HS_RECV1);
-	hello_fill(&m, c, want ? SS_HF_WANT_LOCAL : 0);
+	hello_fill(&m, c, want ? SS_HF_WANT_LOCAL | (c->shm ? SS_HF_SHM : 0) : 0);
 	if (!rc)
 		rc = hs_send(h, sock, hd, HS_SEND1, &m);
 	if (!rc)
@@ -330,7 +468,8 @@ static int hs_connect(san_provider *p, const char *addr, struct hs *h,
 				rc = hs_send(h, ux, hd2, HS_SEND2, &t);
 			if (!rc)
 				rc = hs_wait(h, ux, HS_RECV2, 1, HS_TOKEN_MS, &m);
-			if (!rc && m.h.type != SS_TOKEN_ACK)
+			if (!rc && (m.h.type != SS_TOKEN_ACK ||
+				    ((m.u.ack.flags & SS_AF_SHM) && !c->shm)))
 				rc = -EPROTO;
 			if (!rc) {
 				/* Moved: the TCP connection has nothing pending. */
@@ -338,6 +477,22 @@ static int hs_connect(san_provider *p, const char *addr, struct hs *h,
 				hd = hd2;
 				sock = ux;
 				*transport = SAN_STREAM_TRANSPORT_LOCAL;
+				if (m.u.ack.flags & SS_AF_SHM) {
+					/* The rings: take them if they are sound,
+					 * else say STAY and use the socket. */
+					struct ss_msg r = { .h.type = SS_SHM_OK };
+					int fd = fd_fetch(peer->name, peer->token);
+
+					if (fd < 0 || san__ss_shm_attach(s, fd, 1))
+						r.h.type = SS_STAY;
+					if (fd >= 0)
+						close(fd);
+					if (r.h.type == SS_SHM_OK)
+						*transport = SAN_STREAM_TRANSPORT_SHM;
+					rc = hs_send(h, sock, hd, HS_SEND2, &r);
+					if (!rc)
+						rc = hs_wait(h, sock, -1, 1, HS_MS, &m);
+				}
 				goto out;
 			}
 			sock_drop(ux, hd2);
@@ -355,10 +510,36 @@ out:
 	return rc;
 }
 
+/* Accept side, after TOKEN_ACK offered the rings: hands out the memfd and
+ * waits for SHM_OK (rings) or STAY (the socket carries the bytes). */
+static int accept_shm(san_stream_listener *l, struct san_stream *s, struct hs *h,
+		      san_socket *ux, const uint8_t *token)
+{
+	uint64_t end = san__now_ns() + (uint64_t)HS_TOKEN_MS * 1000000;
+	int memfd = san__ss_shm_create(l->cfg.shm_ring), rc;
+	struct ss_msg m;
+
+	/* Without a memfd the peer's fetch fails and it says STAY. */
+	if (memfd >= 0 && !fd_serve(l->fdl, token, memfd, end) && san__ss_shm_attach(s, memfd, 0))
+		san__log("stream: cannot map the shared rings we made");
+	if (memfd >= 0)
+		close(memfd);
+	rc = hs_wait(h, ux, HS_RECV2, 0, HS_MS, &m);
+	if (!rc && m.h.type == SS_SHM_OK && !s->shm)
+		rc = -EPROTO; /* it says it mapped rings it cannot have */
+	else if (!rc && m.h.type != SS_SHM_OK && m.h.type != SS_STAY)
+		rc = -EPROTO;
+	if (rc || m.h.type == SS_STAY) {
+		san__ss_shm_detach(s);
+		s->shm = false;
+	}
+	return rc;
+}
+
 /* Accept side: the HELLO came in on sock; answers, and moves to the Unix
  * listener if the peer asked and we can. */
-static int hs_accept(san_stream_listener *l, struct hs *h, san_socket **sock_io,
-		     struct ss_hello *peer, int *transport)
+static int hs_accept(san_stream_listener *l, struct san_stream *s, struct hs *h,
+		     san_socket **sock_io, struct ss_hello *peer, int *transport)
 {
 	san_socket *sock = *sock_io;
 	san_handle hd = 0;
@@ -417,10 +598,18 @@ static int hs_accept(san_stream_listener *l, struct hs *h, san_socket **sock_io,
 					    memcmp(t.u.token.token, token, SS_TOKEN_LEN)))
 					rc = -EPROTO;
 				if (!rc) {
+					bool shm = (peer->flags & SS_HF_SHM) && l->cfg.shm && l->fdl >= 0;
+
 					t = (struct ss_msg){ .h.type = SS_TOKEN_ACK };
-					rc = hs_send(h, ux, hd2, HS_SEND2, &t);
+					t.u.ack.flags = shm ? SS_AF_SHM : 0;
+					if (shm)
+						rc = hs_post_recv(h, ux, hd2, HS_RECV2); /* SHM_OK */
+					if (!rc)
+						rc = hs_send(h, ux, hd2, HS_SEND2, &t);
 					if (!rc)
 						rc = hs_wait(h, ux, -1, 1, HS_MS, NULL);
+					if (!rc && shm)
+						rc = accept_shm(l, s, h, ux, token);
 				}
 				if (!rc) {
 					/* Our receive for a STAY is still posted on
@@ -428,7 +617,8 @@ static int hs_accept(san_stream_listener *l, struct hs *h, san_socket **sock_io,
 					san_close(sock);
 					hd = hd2;
 					sock = ux;
-					*transport = SAN_STREAM_TRANSPORT_LOCAL;
+					*transport = s->shm ? SAN_STREAM_TRANSPORT_SHM
+							    : SAN_STREAM_TRANSPORT_LOCAL;
 					goto out;
 				}
 				sock_drop(ux, hd2);
@@ -495,6 +685,7 @@ int san_stream_listen(san_provider *p, const char *addr, const struct san_stream
 				l->ux = NULL;
 		}
 	}
+	l->fdl = l->ux && l->cfg.shm ? fd_listen(l->uxname) : -1;
 	*l_out = l;
 	return 0;
 }
@@ -512,6 +703,8 @@ void san_stream_listener_close(san_stream_listener *l)
 		return;
 	if (l->ux)
 		san_listener_close(l->ux);
+	if (l->fdl >= 0)
+		close(l->fdl);
 	san_listener_close(l->l);
 	pthread_mutex_destroy(&l->accept_mu);
 	free(l);
@@ -563,7 +756,7 @@ int san_stream_accept(san_stream_listener *l, int timeout_ms, san_stream **s_out
 	pthread_mutex_lock(&l->accept_mu);
 	rc = san_accept(l->l, timeout_ms, &sock);
 	if (!rc) {
-		rc = hs_accept(l, &h, &sock, &peer, &transport);
+		rc = hs_accept(l, s, &h, &sock, &peer, &transport);
 		if (rc)
 			san_close(sock);
 	}
@@ -607,7 +800,7 @@ int san_stream_connect(san_provider *p, const char *addr, const struct san_strea
 	}
 	rc = san_connect(p, addr, &sock);
 	if (!rc) {
-		rc = hs_connect(p, addr, &h, &cfg, &sock, &peer, &transport);
+		rc = hs_connect(s, addr, &h, &cfg, &sock, &peer, &transport);
 		if (rc)
 			san_close(sock);
 	}
@@ -660,6 +853,8 @@ static void send_fin(struct san_stream *s)
 		return;
 	san__ss_decline(s);
 	s->fin_sent = true;
+	if (s->shm)
+		san__ss_shm_fin(s); /* the ring says it; the message wakes */
 	san__ss_ctl(s, &m);
 }
 
@@ -678,7 +873,10 @@ int san_stream_shutdown(san_stream *s, int how)
 	}
 	if (how != SHUT_WR) {
 		s->shut_rd = true;
-		san__ss_drop_rx(s);
+		if (s->shm)
+			san__ss_shm_drop(s);
+		else
+			san__ss_drop_rx(s);
 	}
 	san__ss_flush(s);
 	if (s->waiters)

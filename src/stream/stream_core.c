@@ -8,6 +8,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -27,7 +28,7 @@ int san__ss_new(san_provider *p, const struct san_stream_config *c, struct san_s
 	s->efd = -1;
 	s->interest = SAN_STREAM_IN;
 	s->n_local = c->slots;
-	s->s_local = c->slot_size;
+	s->s_local = c->slot_size + SS_SLOT_PAD;
 	s->nrx = s->n_local + SS_CTL_SLOTS;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_mutex_init(&s->send_mu, NULL);
@@ -68,6 +69,7 @@ int san__ss_new(san_provider *p, const struct san_stream_config *c, struct san_s
 
 void san__ss_free(struct san_stream *s)
 {
+	san__ss_shm_detach(s);
 	san_dma_free(s->p, &s->txm);
 	san_dma_free(s->p, &s->txc);
 	san_dma_free(s->p, &s->rxm);
@@ -435,6 +437,12 @@ static void on_msg(struct san_stream *s, unsigned idx, size_t bytes)
 			}
 		}
 		break;
+	case SS_DOORBELL:
+		if (!s->shm) {
+			violation(s, "DOORBELL without shared rings");
+			return;
+		}
+		break; /* its arrival woke us: the rings say the rest */
 	case SS_FIN:
 		if (s->fin_rcvd) {
 			violation(s, "second FIN");
@@ -521,10 +529,25 @@ void san__ss_progress(struct san_stream *s, int timeout_ms)
 	}
 	s->polling = true;
 	if (timeout_ms > 0) {
-		/* Anything to announce goes out before we sleep. */
+		uint64_t t0 = san__now_ns(), end = t0 + (uint64_t)s->cfg.spin_us * 1000;
+
+		/* Anything to announce goes out before we wait. */
 		san__ss_flush(s);
 		pthread_mutex_unlock(&s->mu);
-		n = san_poll(s->sock, c, 32, timeout_ms);
+		/* Spin first (san_poll's own spin never yields): after a few
+		 * microseconds, yield at each turn, so that a peer sharing our
+		 * CPU runs; a sleep and its wake-up cost 20-25 us here. */
+		do {
+			n = san_poll(s->sock, c, 32, 0);
+			if (n)
+				break;
+			if (san__now_ns() - t0 > 5000)
+				sched_yield();
+			else
+				san__cpu_relax();
+		} while (san__now_ns() < end);
+		if (!n)
+			n = san_poll(s->sock, c, 32, timeout_ms);
 		pthread_mutex_lock(&s->mu);
 	} else {
 		n = san_poll(s->sock, c, 32, 0);
@@ -545,6 +568,9 @@ void san__ss_progress(struct san_stream *s, int timeout_ms)
 int san__ss_ready(struct san_stream *s)
 {
 	int r = 0;
+
+	if (s->shm)
+		return san__ss_shm_ready(s);
 
 	if (s->rxq_len || s->fin_rcvd || s->shut_rd || s->err || s->sink_done)
 		r |= SAN_STREAM_IN;
@@ -569,6 +595,10 @@ void san__ss_fd_update(struct san_stream *s)
 		return;
 	eventfd_read(s->efd, &v);
 	san__ss_progress(s, 0);
+	/* Shared rings change without a completion: ask the peer for a
+	 * DOORBELL first, then look (§7; the order matters). */
+	if (s->shm && !(san__ss_ready(s) & s->interest))
+		san__ss_shm_arm(s, s->interest);
 	if (san__ss_ready(s) & s->interest)
 		eventfd_write(s->efd, 1);
 }

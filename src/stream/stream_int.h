@@ -115,6 +115,15 @@ struct san_stream {
 	int err;                       /* sticky: -ECONNRESET, -EPROTO, -ENOMEM */
 	int post_err;                  /* a post failed: the connection is going (sends stop) */
 	bool fin_sent, fin_rcvd, shut_rd, shut_wr, closing;
+	/* shared-memory mode (stream_shm.c): the SAN socket then carries
+	 * only DOORBELL and FIN */
+	bool shm;
+	uint8_t *shm_base;
+	size_t shm_len;
+	uint64_t ring;                 /* bytes per direction (private copy) */
+	struct ss_shm_dir *txd, *rxd;  /* we produce into txd, consume from rxd */
+	uint8_t *tx_ring, *rx_ring;
+	uint64_t tx_tail, rx_head;     /* ours: the shared copies are only published */
 	int efd;                       /* san_socket_event_fd, -1 until asked for */
 	int interest;                  /* SAN_STREAM_IN / OUT for the fd */
 	struct san_stream_stats st;
@@ -138,6 +147,26 @@ int san__ss_ready(struct san_stream *s);
 void san__ss_fd_update(struct san_stream *s);
 uint8_t *san__ss_rx_slot(const struct san_stream *s, unsigned idx);
 int san__ss_reg_err(int rc);
+
+/* stream_shm.c */
+struct ss_shm_dir;
+#define SS_SHM_HDR 4096
+/* Accept side: a sealed memfd with both rings (ring bytes each). Returns
+ * the fd or -errno. */
+int san__ss_shm_create(size_t ring);
+/* Maps a memfd the peer sent (checks seals, size, header). Returns 0 or
+ * -errno; on success the stream is in shared-memory mode. role 0: accept
+ * side (produces ring 0), 1: connect side. Takes ownership of nothing. */
+int san__ss_shm_attach(struct san_stream *s, int fd, int role);
+void san__ss_shm_detach(struct san_stream *s);
+ssize_t san__ss_shm_tx(struct san_stream *s, const uint8_t *buf, size_t len, bool nb);
+ssize_t san__ss_shm_rx(struct san_stream *s, uint8_t *buf, size_t len, bool nb);
+int san__ss_shm_ready(struct san_stream *s);
+/* Before sleeping: asks the peer for a DOORBELL when the events of `want`
+ * may have changed. */
+void san__ss_shm_arm(struct san_stream *s, int want);
+void san__ss_shm_fin(struct san_stream *s);
+void san__ss_shm_drop(struct san_stream *s);
 
 /* stream_tx.c, stream_rx.c (send_mu / recv_mu and mu held) */
 ssize_t san__ss_tx(struct san_stream *s, const uint8_t *buf, size_t len, bool nb);

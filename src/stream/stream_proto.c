@@ -47,7 +47,8 @@ static size_t body_len(uint8_t type)
 	case SS_SINK_AVAIL: return SS_SINK_LEN;
 	case SS_DONE: return SS_DONE_LEN;
 	case SS_TOKEN: return SS_TOKEN_MSG_LEN;
-	default: return 0; /* DATA (payload apart), CREDIT, FIN, STAY, TOKEN_ACK */
+	case SS_TOKEN_ACK: return SS_ACK_LEN;
+	default: return 0; /* DATA (payload apart), CREDIT, FIN, STAY, SHM_OK, DOORBELL */
 	}
 }
 
@@ -70,7 +71,9 @@ static int parse_hello(const uint8_t *b, struct ss_hello *h)
 	memcpy(h->name, b + 16 + SS_TOKEN_LEN, SS_NAME_MAX);
 	if (h->magic != SS_MAGIC || h->version != SS_VERSION)
 		return -EPROTO;
-	if (h->flags & ~(SS_HF_WANT_LOCAL | SS_HF_OFFER_LOCAL))
+	if (h->flags & ~(SS_HF_WANT_LOCAL | SS_HF_OFFER_LOCAL | SS_HF_SHM))
+		return -EPROTO;
+	if ((h->flags & SS_HF_SHM) && !(h->flags & SS_HF_WANT_LOCAL))
 		return -EPROTO;
 	if (h->slots < SS_MIN_SLOTS || h->slots > SS_MAX_SLOTS)
 		return -EPROTO;
@@ -153,6 +156,11 @@ int san__ss_parse(const uint8_t *buf, size_t n, struct ss_msg *m)
 	case SS_TOKEN:
 		memcpy(m->u.token.token, b, SS_TOKEN_LEN);
 		return 0;
+	case SS_TOKEN_ACK:
+		m->u.ack.flags = get32(b);
+		if ((m->u.ack.flags & ~SS_AF_SHM) || get32(b + 4))
+			return -EPROTO;
+		return 0;
 	default:
 		return 0;
 	}
@@ -198,6 +206,10 @@ size_t san__ss_encode(const struct ss_msg *m, uint8_t *buf)
 		break;
 	case SS_TOKEN:
 		memcpy(b, m->u.token.token, SS_TOKEN_LEN);
+		break;
+	case SS_TOKEN_ACK:
+		put32(b, m->u.ack.flags);
+		put32(b + 4, 0);
 		break;
 	default:
 		break;

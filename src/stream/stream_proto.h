@@ -32,8 +32,12 @@
 
 #define SS_MIN_SLOTS 2
 #define SS_MAX_SLOTS 1024
+/* A slot holds the configured payload (slot_size) plus room for the
+ * header: a send of exactly slot_size bytes is one message. HELLO's
+ * slot_size is the whole message capacity. */
+#define SS_SLOT_PAD 64
 #define SS_MIN_SLOT_SIZE 4096
-#define SS_MAX_SLOT_SIZE (16u << 20)
+#define SS_MAX_SLOT_SIZE ((16u << 20) + SS_SLOT_PAD)
 /* Longest large transfer one SRC_AVAIL / SINK_AVAIL may announce. */
 #define SS_MAX_XFER (1ull << 40)
 
@@ -47,13 +51,19 @@ enum ss_type {
 	SS_FIN,        /* end of stream (control) */
 	SS_STAY,       /* local move failed: stay on this connection (handshake) */
 	SS_TOKEN,      /* local move: first message on the Unix socket (handshake) */
-	SS_TOKEN_ACK,  /* local move accepted (handshake) */
-	SS_TYPE_MAX = SS_TOKEN_ACK,
+	SS_TOKEN_ACK,  /* local move accepted; says whether shared memory follows (handshake) */
+	SS_SHM_OK,     /* the connect side mapped the shared rings (handshake) */
+	SS_DOORBELL,   /* shared-memory mode: look at the rings (control) */
+	SS_TYPE_MAX = SS_DOORBELL,
 };
 
 /* HELLO flags */
 #define SS_HF_WANT_LOCAL 1  /* connect side: we are on the same host */
 #define SS_HF_OFFER_LOCAL 2 /* accept side: name + token follow */
+#define SS_HF_SHM 4         /* connect side, with WANT_LOCAL: we can map shared rings */
+
+/* TOKEN_ACK flags */
+#define SS_AF_SHM 1         /* the rings' memfd waits at <name>.fd */
 
 /* DONE kinds */
 #define SS_DONE_SRC 1  /* the receiver finished reading the sender's buffer */
@@ -107,6 +117,11 @@ struct ss_token {
 };
 #define SS_TOKEN_MSG_LEN SS_TOKEN_LEN
 
+struct ss_ack {
+	uint32_t flags; /* SS_AF_* */
+};
+#define SS_ACK_LEN 8 /* flags + 4 reserved bytes */
+
 _Static_assert(SS_HDR_LEN == 16, "header is 16 bytes");
 _Static_assert(SS_HDR_LEN + SS_HELLO_LEN <= SS_CTL_SLOT_SIZE, "HELLO fits a control slot");
 _Static_assert(SS_HDR_LEN + SS_SINK_LEN <= SS_CTL_SLOT_SIZE, "SINK_AVAIL fits a control slot");
@@ -125,6 +140,7 @@ struct ss_msg {
 		struct ss_sink sink;
 		struct ss_done done;
 		struct ss_token token;
+		struct ss_ack ack;
 	} u;
 };
 

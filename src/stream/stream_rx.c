@@ -139,6 +139,10 @@ ssize_t san__ss_rx(struct san_stream *s, uint8_t *buf, size_t len, bool nb)
 {
 	bool offered = false, tried = false;
 
+	if (s->shm) {
+		san__ss_progress(s, 0);
+		return san__ss_shm_rx(s, buf, len, nb);
+	}
 	for (;;) {
 		san__ss_progress(s, 0);
 		if (offered) {

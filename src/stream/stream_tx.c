@@ -252,6 +252,8 @@ static ssize_t tx_large(struct san_stream *s, const uint8_t *buf, size_t len)
 
 ssize_t san__ss_tx(struct san_stream *s, const uint8_t *buf, size_t len, bool nb)
 {
+	if (s->shm)
+		return san__ss_shm_tx(s, buf, len, nb);
 	if (tx_dead(s))
 		return tx_err(s);
 	if (!len)
