@@ -32,21 +32,25 @@ enum { REG_LOCAL = 1, REG_RDMA = 2 };
 
 /* One registration the application made on a socket. */
 struct san_reg {
-	struct san_reg *next, *prev; /* reg_lock: the socket's list (RDMA ones) */
-	struct san_socket *s;
+	/* What a cache hit and a deregistration read: the first cache line. */
 	uintptr_t addr;
 	size_t len;
+	san_handle handle;          /* REG_LOCAL */
+	uint64_t vgen;              /* reg_lock: an invalidation sequence (even) under which
+				     * mr was seen not stale; odd: not known (docs/rcache.md §10) */
 	int flags;                  /* SAN_MEM_* */
 	int kind;                   /* REG_LOCAL, REG_RDMA */
-	san_handle handle;          /* REG_LOCAL */
+	_Atomic int inuse;          /* outstanding local ops using it (-EBUSY) */
+	unsigned park_idx;          /* its slot in s->parked */
+	bool cacheable;             /* may be parked: mem is cached and watched */
+	bool parked;                /* reg_lock: deregistered, kept in s->parked */
+	/* The rest. */
+	struct san_reg *next, *prev; /* reg_lock: the socket's list (RDMA ones) */
+	struct san_socket *s;
 	uint64_t key;               /* REG_RDMA */
 	struct san_mem *mem;
 	struct san_nic_mr *mr;      /* mem's NIC registration */
-	bool cacheable;             /* may be parked: mem is cached and watched */
-	bool parked;                /* reg_lock: deregistered, kept in s->parked */
-	unsigned park_idx;          /* its slot in s->parked */
-	_Atomic int inuse;          /* outstanding local ops using it (-EBUSY) */
-};
+} __attribute__((aligned(64)));
 
 struct san_socket {
 	san_provider *p;
