@@ -10,8 +10,11 @@
  *   stream-tcp    san_stream over the TCP transport (SAN_STREAM_LOCAL off):
  *                 RDMA at or above the threshold, copies below
  *   stream-local  san_stream to 127.0.0.1 as an application would open it:
- *                 it moves itself to a Unix socket (docs/stream.md §7)
- *   stream-copy   stream-local with the threshold at 0 (every byte copied
+ *                 it moves itself to a Unix socket and its bytes to shared
+ *                 memory rings (docs/stream.md §7)
+ *   stream-unix   the same move without the rings (SAN_STREAM_SHM off): the
+ *                 SAN paths over a Unix socket
+ *   stream-copy   stream-tcp with the threshold at 0 (every byte copied
  *                 through the message regions), for reference
  *   tcp, unix     plain sockets: blocking send/recv
  *   tcp-spin      plain TCP, the receiver busy-polls (MSG_DONTWAIT), only
@@ -45,14 +48,15 @@
 #define MAXSZ 8
 #define SANMAX(a, b) ((a) > (b) ? (a) : (b))
 
-enum sys { S_STREAM_TCP, S_STREAM_LOCAL, S_STREAM_COPY, S_TCP, S_UNIX, S_TCP_SPIN, NSYS };
-static const char *sys_name[NSYS] = { "stream-tcp", "stream-local", "stream-copy", "tcp", "unix", "tcp-spin" };
+enum sys { S_STREAM_TCP, S_STREAM_LOCAL, S_STREAM_UNIX, S_STREAM_COPY, S_TCP, S_UNIX, S_TCP_SPIN, NSYS };
+static const char *sys_name[NSYS] = { "stream-tcp", "stream-local", "stream-unix", "stream-copy",
+				      "tcp", "unix", "tcp-spin" };
 
 static size_t sizes[MAXSZ] = { 64 << 10, 1 << 20 };
 static int nsizes = 2;
 static uint64_t budget = 512ull << 20;
 static unsigned lat_iters = 20000;
-static bool want[NSYS] = { true, true, false, true, true, true };
+static bool want[NSYS] = { true, true, true, false, true, true, true };
 static const char *format = "table";
 
 static double now_s(void)
@@ -138,7 +142,8 @@ static struct san_stream_config stream_cfg(enum sys s)
 	struct san_stream_config c;
 
 	san_stream_config_init(&c);
-	c.local = s != S_STREAM_TCP;
+	c.local = s == S_STREAM_LOCAL || s == S_STREAM_UNIX;
+	c.shm = s == S_STREAM_LOCAL;
 	if (s == S_STREAM_COPY)
 		c.rdma_threshold = 0;
 	return c;
@@ -438,7 +443,7 @@ static int parse_size(const char *s, size_t *out)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bench_stream [--sizes 64K,1M] [--bytes 512M] [--lat-iters N] [--quick]\n"
-		   "                    [--systems stream-tcp,stream-local,stream-copy,tcp,unix,tcp-spin]\n"
+		   "                    [--systems stream-tcp,stream-local,stream-unix,stream-copy,tcp,unix,tcp-spin]\n"
 		   "                    [--format table|csv|json]\n");
 }
 
@@ -596,6 +601,9 @@ int main(int argc, char **argv)
 		if (bwr[S_UNIX][z].ok && bwr[S_STREAM_LOCAL][z].ok)
 			printf("  %-8s stream-local / unix %5.2fx\n", hsize(sizes[z], hs),
 			       bwr[S_STREAM_LOCAL][z].mb_s / bwr[S_UNIX][z].mb_s);
+		if (bwr[S_TCP][z].ok && bwr[S_STREAM_UNIX][z].ok)
+			printf("  %-8s stream-unix  / tcp  %5.2fx  (the move without the rings)\n",
+			       hsize(sizes[z], hs), bwr[S_STREAM_UNIX][z].mb_s / bwr[S_TCP][z].mb_s);
 	}
 	for (int k = S_STREAM_TCP; k <= S_STREAM_COPY; k++) {
 		if (!lat[k].ok)
