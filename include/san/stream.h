@@ -176,7 +176,8 @@ struct san_stream_stats {
 	uint64_t sinks_used;        /* offered receive buffers of the peer we wrote into */
 	uint64_t sinks_declined;    /* ... we declined (not writing then) */
 	uint64_t msgs_sent, msgs_received, credit_msgs_sent;
-	uint64_t credit_waits;      /* times a send waited for credit */
+	uint64_t credit_waits;      /* times a send waited for credit (or ring room) */
+	uint64_t rdma_read_ops;     /* RDMA reads posted (read flow, as receiver) */
 	int transport;              /* SAN_STREAM_TRANSPORT_* */
 };
 int san_stream_get_stats(san_stream *s, struct san_stream_stats *st_out);

@@ -70,6 +70,7 @@ int san__ss_new(san_provider *p, const struct san_stream_config *c, struct san_s
 void san__ss_free(struct san_stream *s)
 {
 	san__ss_shm_detach(s);
+	san_dma_free(s->p, &s->stage);
 	san_dma_free(s->p, &s->txm);
 	san_dma_free(s->p, &s->txc);
 	san_dma_free(s->p, &s->rxm);
@@ -296,6 +297,7 @@ static void rxq_pop(struct san_stream *s)
  * unread: DONE lets its owner go on. */
 void san__ss_drop_rx(struct san_stream *s)
 {
+	s->stage_len = 0;
 	while (s->rxq_len) {
 		unsigned idx = s->rxq[s->rxq_head];
 		struct ss_rx *r = &s->rx[idx];
@@ -572,7 +574,7 @@ int san__ss_ready(struct san_stream *s)
 	if (s->shm)
 		return san__ss_shm_ready(s);
 
-	if (s->rxq_len || s->fin_rcvd || s->shut_rd || s->err || s->sink_done)
+	if (s->rxq_len || s->stage_len || s->fin_rcvd || s->shut_rd || s->err || s->sink_done)
 		r |= SAN_STREAM_IN;
 	if (s->err || s->post_err || s->shut_wr || san__ss_can_send_data(s))
 		r |= SAN_STREAM_OUT;

@@ -36,6 +36,8 @@ enum { CTX_TXD = 1, CTX_TXC, CTX_RX, CTX_READ, CTX_WRITE };
 #define SS_TXC_SLOTS 8 /* control messages in flight from one side */
 #define SS_SLICE_MS 20 /* a waiting thread re-checks the stream this often */
 #define SS_CTLQ 16     /* control messages waiting for a slot */
+#define SS_STAGE (256u << 10) /* staging area for short receives of large sends */
+#define SS_STAGE_BELOW (64u << 10) /* receives shorter than this use it */
 
 enum sink_state {
 	SINK_NONE = 0,
@@ -108,6 +110,11 @@ struct san_stream {
 	bool psink_valid;
 	uint64_t psink_id, psink_seq, psink_len;
 	struct san_rdma_desc psink_desc;
+	/* read flow, receiving into a short buffer: a larger piece of the
+	 * source is read into this staging area (pool memory, made at the
+	 * first need) and handed out by later receives */
+	struct san_dma stage;
+	size_t stage_off, stage_len;
 	/* our RDMA read (recv side) and RDMA write (send side): 0 idle,
 	 * 1 posted, 2 completed with *_status */
 	int rd_state, rd_status, wr_state, wr_status;

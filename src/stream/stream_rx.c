@@ -47,6 +47,7 @@ static ssize_t rx_read(struct san_stream *s, struct ss_rx *r, unsigned idx, uint
 		return s->err;
 	}
 	r->src_off += n;
+	s->st.rdma_read_ops++;
 	s->st.rdma_read_bytes += n;
 	s->st.bytes_received += n;
 	if (r->src_off == r->src_len) {
@@ -63,12 +64,47 @@ static ssize_t rx_read(struct san_stream *s, struct ss_rx *r, unsigned idx, uint
 	return (ssize_t)n;
 }
 
-/* Takes what waits at the head of the queue: DATA while it fits, or one
- * RDMA read. */
+/* A receive much shorter than the source at the head: one RDMA read of up
+ * to SS_STAGE bytes into the staging area, handed out by this receive and
+ * the next ones (one round trip per 256 KiB instead of one per receive).
+ * Returns 0, or -errno if the area could not be set up (then the caller
+ * reads straight into the short buffer). */
+static int stage_fill(struct san_stream *s, struct ss_rx *r, unsigned idx)
+{
+	ssize_t n;
+
+	/* Pool memory: registering it (in rx_read) is a lookup, no pin. */
+	if (!s->stage.addr && san_dma_alloc(s->p, SS_STAGE, &s->stage))
+		return -ENOMEM;
+	n = rx_read(s, r, idx, s->stage.addr, SS_STAGE);
+	if (n < 0)
+		return (int)n;
+	s->stage_off = 0;
+	s->stage_len = (size_t)n;
+	/* rx_read counted these as received; they are, once handed out. */
+	s->st.bytes_received -= (uint64_t)n;
+	return 0;
+}
+
+static size_t stage_take(struct san_stream *s, uint8_t *buf, size_t len)
+{
+	size_t n = SAN_MIN(len, s->stage_len);
+
+	memcpy(buf, (uint8_t *)s->stage.addr + s->stage_off, n);
+	s->stage_off += n;
+	s->stage_len -= n;
+	s->st.bytes_received += n;
+	return n;
+}
+
+/* Takes what waits: staged bytes first (they come before the queue), then
+ * DATA while it fits, or one RDMA read. */
 static ssize_t rx_consume(struct san_stream *s, uint8_t *buf, size_t len)
 {
 	size_t got = 0;
 
+	if (s->stage_len)
+		return (ssize_t)stage_take(s, buf, len);
 	while (got < len && s->rxq_len) {
 		unsigned idx = s->rxq[s->rxq_head];
 		struct ss_rx *r = &s->rx[idx];
@@ -79,6 +115,11 @@ static ssize_t rx_consume(struct san_stream *s, uint8_t *buf, size_t len)
 
 			if (got)
 				break; /* return what we have; the read comes next */
+			if (len < SS_STAGE_BELOW && r->src_len - r->src_off > len &&
+			    !stage_fill(s, r, idx))
+				return s->stage_len ? (ssize_t)stage_take(s, buf, len) : s->err;
+			if (s->err)
+				return s->err;
 			rn = rx_read(s, r, idx, buf, len);
 			return rn;
 		}
@@ -164,7 +205,7 @@ ssize_t san__ss_rx(struct san_stream *s, uint8_t *buf, size_t len, bool nb)
 		/* While the offer stands the sender may be writing into buf:
 		 * return nothing else until it answered. */
 		if (!offered) {
-			if (s->rxq_len && !s->shut_rd)
+			if ((s->rxq_len || s->stage_len) && !s->shut_rd)
 				return rx_consume(s, buf, len);
 			if (s->shut_rd)
 				return 0;
