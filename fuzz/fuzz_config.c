@@ -37,6 +37,7 @@ static const struct {
 	K("SAN_POLL_SPIN_US", poll_spin_us),
 	K("SAN_PROGRESS_THREAD", progress_thread),
 	K("SAN_MAX_MSG_MB", max_msg_mb),
+	K("SAN_TCP_TIMEOUT_MS", tcp_timeout_ms),
 #undef K
 };
 
