@@ -363,6 +363,36 @@ static inline void *san_test_map_at(void *at, size_t len)
 	return q;
 }
 
+/*
+ * free() of a large block gives its pages back to the kernel (munmap): in
+ * glibc (a block above the mmap threshold is a mapping of its own), and in
+ * the sanitizers' allocators too (above 128 KiB every block is a mapping
+ * of its own), except that ASan first keeps freed blocks in quarantine.
+ * SAN_TEST_ASAN_NO_QUARANTINE, at file scope of a test that frees such a
+ * block on purpose, turns the quarantine off (ASAN_OPTIONS can still turn
+ * it on); san_test_free_unmaps() says whether free() really released a
+ * block of len bytes here.
+ */
+#define SAN_TEST_ASAN_NO_QUARANTINE                                              \
+	const char *__asan_default_options(void);                               \
+	const char *__asan_default_options(void)                                \
+	{                                                                        \
+		return "quarantine_size_mb=0:thread_local_quarantine_size_kb=0"; \
+	}
+
+static inline int san_test_free_unmaps(size_t len)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	uint8_t *b = malloc(len), *a;
+	unsigned char v;
+
+	CHECK(b && len >= 2 * pg);
+	a = (uint8_t *)(((uintptr_t)b + pg - 1) & ~(pg - 1));
+	*(volatile uint8_t *)a = 1;
+	free(b);
+	return mincore(a, pg, &v) != 0 && errno == ENOMEM;
+}
+
 /* Polls s until one completion arrives (fails after timeout_ms). */
 static inline struct san_completion san_test_wait_one(san_socket *s, int timeout_ms)
 {
