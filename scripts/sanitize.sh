@@ -20,6 +20,11 @@
 #                          (default: none; for a test known to be broken
 #                          under that sanitizer while it is being fixed)
 #        SAN_CTEST_JOBS    ctest -j (default 2)
+#        SAN_TEST_STRESS_SECONDS
+#                          how long the stress tests run (default 3 here:
+#                          test_hazard_stress runs 10 s in the normal suite,
+#                          and a sanitizer run does its thousands of
+#                          transfers and mapping changes in 3)
 # Exit status: non-zero if a build fails or any test fails; a sanitizer
 # report fails its test (halt_on_error / -fno-sanitize-recover=all).
 #
@@ -38,6 +43,7 @@ export CC=${CC:-gcc}
 [ "$CC" = gcc ] && export CXX=${CXX:-g++}
 [ "$CC" = clang ] && export CXX=${CXX:-clang++}
 jobs=${SAN_CTEST_JOBS:-2}
+export SAN_TEST_STRESS_SECONDS=${SAN_TEST_STRESS_SECONDS:-3}
 # ctest -R regex of the TSan run. Everything by default (see above); a
 # quicker run: SAN_TSAN_TESTS='^test_(monitor_race|rcache_mt_hit|wsp_threads|api_backpressure|api_rdma_transfer|fault_)'
 : "${SAN_TSAN_TESTS:=.}"
