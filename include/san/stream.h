@@ -122,7 +122,8 @@ int san_stream_shutdown(san_stream *s, int how);
 /* Sends the end of stream (if not yet), waits until everything sent has
  * left this process, deregisters the send region (R1.8), closes the SAN
  * socket (which releases the receive region with its pending receives)
- * and frees the regions. Returns 0 or -EINVAL. */
+ * and frees the regions. Close every stream before san_provider_close
+ * (which would close the sockets under them). Returns 0 or -EINVAL. */
 int san_stream_close(san_stream *s);
 
 /* Readiness. */
