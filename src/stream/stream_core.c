@@ -221,8 +221,12 @@ int san__ss_send_msg(struct san_stream *s, struct ss_msg *m, bool data_class)
 int san__ss_ctl(struct san_stream *s, const struct ss_msg *m)
 {
 	if (s->ctlq_len == SS_CTLQ) {
-		/* The protocol bounds what can wait (docs/stream.md §3):
-		 * reaching this is a bug, not a peer's doing. */
+		/* The protocol bounds what can wait (docs/stream.md §3) as long
+		 * as the peer takes our messages; one that keeps provoking
+		 * answers (offers, doorbell requests) and does not read them
+		 * gets here. */
+		if (!s->err)
+			san__log("stream: control messages pile up (the peer does not take them), closing");
 		san__ss_fail(s, -EPROTO);
 		return -EPROTO;
 	}
