@@ -296,31 +296,35 @@ static inline void san_test_wait(pid_t pid, int ctl)
  * the large blocks of malloc), so under ASan and TSan the hole was taken
  * often enough that these tests could not run there.
  *
- * san_test_map_apart() puts memory below SAN_TEST_ROOM bytes of free
- * address space of its own: every mmap(NULL) lands in that room (or in a
- * higher gap) before it could reach a hole in the memory, so the hole is
- * still free when the test maps it again unless a whole gigabyte was mapped
- * and kept in between. (A PROT_NONE reservation over the hole would keep it
- * too, but the reservation is itself a new mapping at the address: the
- * tests would no longer release and map again, and they must.)
+ * san_test_map_apart() puts memory between two rooms of SAN_TEST_ROOM
+ * bytes of free address space: every mmap(NULL) lands in the room above
+ * (or in a higher gap) before it could reach a hole in the memory, so the
+ * hole is still free when the test maps it again unless a whole gigabyte
+ * was mapped and kept in between. (The room below does the same for the
+ * legacy bottom-up layout, e.g. with an unlimited stack rlimit. A PROT_NONE
+ * reservation over the hole would keep it too, but the reservation is
+ * itself a new mapping at the address: the tests would no longer release
+ * and map again, and they must.)
  */
 #define SAN_TEST_ROOM ((size_t)1 << 30)
 
 /* Private anonymous read-write memory, page aligned, with SAN_TEST_ROOM
- * free above it. Unmap it with munmap as usual. */
+ * free above and below it. Unmap it with munmap as usual. */
 static inline void *san_test_map_apart(size_t len)
 {
 	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	uint8_t *r;
+	uint8_t *r, *p;
 
 	len = (len + pg - 1) & ~(pg - 1);
-	r = mmap(NULL, len + SAN_TEST_ROOM, PROT_NONE,
+	r = mmap(NULL, SAN_TEST_ROOM + len + SAN_TEST_ROOM, PROT_NONE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	CHECK(r != MAP_FAILED);
-	CHECK(mmap(r, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
-		   0) == (void *)r);
-	CHECK(munmap(r + len, SAN_TEST_ROOM) == 0);
-	return r;
+	p = r + SAN_TEST_ROOM;
+	CHECK(mmap(p, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
+		   0) == (void *)p);
+	CHECK(munmap(r, SAN_TEST_ROOM) == 0);
+	CHECK(munmap(p + len, SAN_TEST_ROOM) == 0);
+	return p;
 }
 
 /* Prints the mappings of this process that overlap [at, at+len). */

@@ -113,6 +113,7 @@ struct hz_mem {
 	void *extra;      /* mremap: where the old pages went; grow: the guard page */
 	size_t extra_len;
 	int fixed_map;    /* free: the new memory had to be mapped by hand */
+	void *again;      /* free: the block malloc returned right after */
 	uint8_t *brk0;    /* trim without glibc's heap: the break we started at */
 };
 
@@ -248,7 +249,12 @@ static inline void hz_release(struct hz_mem *m)
 			san_test_skip("madvise(MADV_REMOVE) on shared memory: %s", strerror(errno));
 		break;
 	case HZ_FREE:
+		/* And malloc at once, as a program would: the hole the block
+		 * left is where the next mapping of anyone goes (the kernel's
+		 * first choice), so the block itself must be that mapping. */
 		free(m->p);
+		m->again = malloc(len);
+		CHECK(m->again);
 		break;
 	case HZ_TRIM:
 		if (!HZ_SANITIZER) {
@@ -291,8 +297,7 @@ static inline void hz_renew(struct hz_mem *m)
 		hz_map_at(m->p + len / 2, len / 2);
 		break;
 	case HZ_FREE:
-		q = malloc(len);
-		CHECK(q);
+		q = m->again; /* malloc'd by hz_release */
 		if (q != (void *)m->p) {
 			/* Some other mapping took the hole first: map it by hand. */
 			free(q);
