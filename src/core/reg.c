@@ -29,6 +29,12 @@ void san__reg_socket_fini(san_socket *s)
 	free(s->hslots);
 }
 
+/* The handle of slot i in its current generation. */
+static san_handle handle_of(const san_socket *s, uint32_t i)
+{
+	return ((uint64_t)s->hslots[i].gen << 32) | (i + 1);
+}
+
 /* reg_lock held. A handle is valid while its slot's generation matches
  * and the registration is live (not parked). */
 static int handle_alloc(san_socket *s, struct san_reg *r)
@@ -56,7 +62,7 @@ static int handle_alloc(san_socket *s, struct san_reg *r)
 	i = s->hfree;
 	s->hfree = s->hslots[i].next_free;
 	s->hslots[i].reg = r;
-	r->handle = ((uint64_t)s->hslots[i].gen << 32) | (i + 1);
+	r->handle = handle_of(s, i);
 	return 0;
 }
 
@@ -69,7 +75,7 @@ static void handle_retire(san_socket *s, struct san_reg *r)
 
 	if (++s->hslots[i].gen == 0)
 		s->hslots[i].gen = 1;
-	r->handle = ((uint64_t)s->hslots[i].gen << 32) | (i + 1);
+	r->handle = handle_of(s, i);
 }
 
 static void handle_free(san_socket *s, san_handle h)
@@ -405,6 +411,19 @@ static int reg_stale(const struct san_reg *r)
 	return san__mem_stale_sync(r->s->p, r->mem);
 }
 
+/* r covers [a, a+len) with a live mapping: true if it has the right too;
+ * otherwise it may be what *denied reports (-EACCES over -EFAULT). */
+static bool usable_by_address(struct san_reg *r, uintptr_t a, size_t len, int right,
+			      struct san_reg **denied)
+{
+	if (!covers(r, a, len) || reg_stale(r))
+		return false;
+	if (r->flags & right)
+		return true;
+	*denied = r;
+	return false;
+}
+
 int san__reg_resolve(san_socket *s, const struct san_buf *b, int right, struct san_reg **r_out)
 {
 	uintptr_t a = (uintptr_t)b->buf;
@@ -425,22 +444,16 @@ int san__reg_resolve(san_socket *s, const struct san_buf *b, int right, struct s
 	 * RDMA ones (list). A linear search: pass handles where it matters. */
 	for (uint32_t i = 0; i < s->hcap; i++) {
 		r = s->hslots[i].reg;
-		if (!r || r->parked || !covers(r, a, b->len) || reg_stale(r))
-			continue;
-		if (r->flags & right) {
+		if (r && !r->parked && usable_by_address(r, a, b->len, right, &denied)) {
 			*r_out = r;
 			return 0;
 		}
-		denied = r;
 	}
 	for (r = s->regs; r; r = r->next) {
-		if (!covers(r, a, b->len) || reg_stale(r))
-			continue;
-		if (r->flags & right) {
+		if (usable_by_address(r, a, b->len, right, &denied)) {
 			*r_out = r;
 			return 0;
 		}
-		denied = r;
 	}
 	return denied ? -EACCES : -EFAULT;
 }

@@ -99,12 +99,8 @@ static void drain_owner(san_biaslock *l, struct san_bias_rec *o)
 
 	/* Cannot fail once registered (the process registered in probe). */
 	syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
-	while (atomic_load_explicit(&o->in, memory_order_acquire) == (const void *)l) {
-		if (++n > 128)
-			sched_yield();
-		else
-			san__cpu_relax();
-	}
+	while (atomic_load_explicit(&o->in, memory_order_acquire) == (const void *)l)
+		san__spin_backoff(&n);
 }
 
 #define NEED_FIRST 64u

@@ -46,17 +46,23 @@ static inline void san__spin_init(san_spinlock *l)
 	atomic_init(&l->v, 0);
 }
 
+/* One step of a spin-wait: pause, and yield the CPU once it has gone on
+ * long enough that the other side seems preempted. *n counts the steps. */
+static inline void san__spin_backoff(unsigned *n)
+{
+	if (++*n > 128)
+		sched_yield();
+	else
+		san__cpu_relax();
+}
+
 static inline void san__spin_lock(san_spinlock *l)
 {
 	unsigned n = 0;
 
 	while (atomic_exchange_explicit(&l->v, 1, memory_order_acquire))
-		while (atomic_load_explicit(&l->v, memory_order_relaxed)) {
-			if (++n > 128)
-				sched_yield();
-			else
-				san__cpu_relax();
-		}
+		while (atomic_load_explicit(&l->v, memory_order_relaxed))
+			san__spin_backoff(&n);
 }
 
 static inline void san__spin_unlock(san_spinlock *l)
