@@ -53,26 +53,29 @@ struct san_reg {
 } __attribute__((aligned(64)));
 
 struct san_socket {
+	/* First line: what the registration path writes under reg_lock, so
+	 * two threads registering on one socket move one line, not four. */
+	_Alignas(64) san_biaslock reg_lock; /* short sections only, never blocks */
+	_Atomic uint64_t park_hits;      /* written under reg_lock, read without */
+	struct hslot *hslots;            /* reg_lock: the handle table */
+	uint32_t hcap, hfree;            /* reg_lock; hfree UINT32_MAX = none */
+	/* Read-mostly: */
 	san_provider *p;
 	struct san_nic_ep *ep;
 	const _Atomic int *ep_state;     /* the NIC's state of ep (nic_ops->ep_state_ptr) */
 	const _Atomic uint64_t *inv_busy; /* san__mem_inv_busy: read on the hit path */
 	struct san_socket *next, *prev;  /* ctl_lock */
-	san_biaslock reg_lock;           /* short sections only, never blocks */
+	uint64_t tag;                    /* owner tag for the cache (R2.5) */
+	bool closing;                    /* engine lock (set once; read on the hit path) */
 	struct san_reg *regs;            /* reg_lock: RDMA registrations (local ones: hslots) */
-	struct hslot *hslots;            /* reg_lock: the handle table */
-	uint32_t hcap, hfree;            /* reg_lock; hfree UINT32_MAX = none */
 	/* reg_lock: deregistered local registrations kept for a fast
 	 * re-registration of the same buffer (docs/rcache.md §10). */
 	struct san_reg *parked[SAN_PARK_SLOTS];
-	_Atomic uint64_t park_hits;      /* written under reg_lock, read without */
 	/* engine lock: */
-	struct san_completion *cq;       /* ring of max_outstanding */
+	_Alignas(64) struct san_completion *cq; /* ring of max_outstanding */
 	unsigned cq_head, cq_count;
 	unsigned outstanding;            /* posted and not yet returned by san_poll */
-	bool closing;
 	int pollers;                     /* engine lock: threads inside san_poll */
-	uint64_t tag;                    /* owner tag for the cache (R2.5) */
 	/* issue 6: san_socket_event_fd; -1 until asked for. Engine lock
 	 * (created under it, signalled by req_done under it). */
 	int efd;

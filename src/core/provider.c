@@ -136,10 +136,12 @@ void san_listener_close(san_listener *l)
 
 static int socket_new(san_provider *p, struct san_nic_ep *ep, san_socket **s_out)
 {
-	san_socket *s = calloc(1, sizeof(*s));
+	san_socket *s = aligned_alloc(_Alignof(san_socket), sizeof(*s));
 
-	if (s)
+	if (s) {
+		memset(s, 0, sizeof(*s));
 		s->cq = calloc(p->cfg.max_outstanding, sizeof(*s->cq));
+	}
 	if (!s || !s->cq || san__reg_socket_init(s)) {
 		if (s)
 			free(s->cq);
