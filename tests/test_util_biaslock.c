@@ -59,14 +59,18 @@ static void *visitor(void *arg)
 {
 	unsigned long *visits = arg;
 
-	while (!atomic_load(&stop)) {
+	/* Starts with the lockers and visits at least once, however the
+	 * threads are scheduled (a loaded machine may run the whole phase
+	 * before this thread gets a CPU). */
+	pthread_barrier_wait(&go);
+	do {
 		san__bias_lock_visit(&lk);
 		critical();
 		san__bias_unlock_visit(&lk);
 		(*visits)++;
 		for (volatile int k = 0; k < 2000; k++)
 			;
-	}
+	} while (!atomic_load(&stop));
 	return NULL;
 }
 
@@ -78,7 +82,7 @@ static unsigned long phase(const char *name, int nlock, int visit)
 	unsigned long before = count, visits = 0;
 
 	atomic_store(&stop, 0);
-	CHECK(pthread_barrier_init(&go, NULL, (unsigned)nlock) == 0);
+	CHECK(pthread_barrier_init(&go, NULL, (unsigned)(nlock + visit)) == 0);
 	if (visit)
 		CHECK(pthread_create(&v, NULL, visitor, &visits) == 0);
 	for (int i = 0; i < nlock; i++)
