@@ -32,6 +32,8 @@
 /* The progress thread stays parked this long after an app poller left:
  * apps that poll in a loop do not pay a thread hand-off per call. */
 #define URING_GRACE_NS 200000ull
+/* ...and checks back at most this long apart while they go on polling. */
+#define URING_PARK_MAX_NS 1600000ull
 #define URING_HOOK_NS 100000000ull /* idle hook period */
 
 /* Not in Debian's kernel headers yet (Linux 6.18): no SIGPIPE from a write. */
