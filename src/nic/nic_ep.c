@@ -23,6 +23,7 @@
 #include "uring.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -585,6 +586,26 @@ static bool rx_can_link(const struct uring_ep *ep, size_t len)
 	return ep->resp_queued + 1 < URING_MAX_RESP_QUEUED;
 }
 
+/* A large payload read should not complete once per TCP segment (at
+ * 1 MiB that was 12 reads a frame, each a trip through the ring): with
+ * SO_RCVLOWAT at the read's length, up to URING_LOWAT_MAX, the kernel
+ * reports the socket readable only when that much is there (it clamps the
+ * value to what the receive buffer can hold; EOF and errors still wake
+ * it). The cap keeps sender and receiver copying side by side on very
+ * large frames. Every other read, the next header's above all, goes back
+ * to 1, since a smaller frame would never reach a high mark. One
+ * setsockopt per change, only on TCP. */
+static void rx_set_lowat(struct uring_ep *ep, size_t len)
+{
+	int v = ep->rx_tcp && len >= URING_LOWAT_MIN ? (int)SAN_MIN(len, (size_t)URING_LOWAT_MAX) : 1;
+
+	if (v == ep->rx_lowat || (v == 1 && !ep->rx_lowat))
+		return;
+	if (setsockopt(ep->fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)))
+		v = 1; /* then reads take what comes */
+	ep->rx_lowat = v;
+}
+
 static void rx_kick(struct uring_ep *ep)
 {
 	struct uring_nic *nic = ep->nic;
@@ -598,6 +619,8 @@ static void rx_kick(struct uring_ep *ep)
 		return;
 	sqe = san__uring_sqe(nic);
 	ep->rx_inflight = 1;
+	if (ep->rx_state != RX_PAYLOAD)
+		rx_set_lowat(ep, 0);
 	switch (ep->rx_state) {
 	case RX_HDR:
 		io_uring_prep_recv(sqe, ep->fd, ep->rx_hdr_buf + ep->rx_hdr_got,
@@ -610,9 +633,11 @@ static void rx_kick(struct uring_ep *ep)
 
 		len = san__uring_mr_span((const struct uring_mr *)sg->mr, sg->addr + ep->rx_off, len,
 					 &slot);
+		rx_set_lowat(ep, len);
 		io_uring_prep_read_fixed(sqe, ep->fd, (void *)(sg->addr + ep->rx_off), (unsigned)len, 0,
 					 (int)slot);
-		if (rx_can_link(ep, len)) {
+		/* Not behind a high mark: the header's RECV would wait for it. */
+		if (ep->rx_lowat <= 1 && rx_can_link(ep, len)) {
 			struct io_uring_sqe *h;
 
 			sqe->flags |= IOSQE_IO_LINK;
@@ -786,6 +811,13 @@ struct uring_ep *san__uring_ep_new(struct uring_nic *nic, int fd, uint64_t nonce
 	}
 	ep->nic = nic;
 	ep->fd = fd;
+	{
+		int dom = 0;
+		socklen_t dl = sizeof(dom);
+
+		ep->rx_tcp = !getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &dl) &&
+			     (dom == AF_INET || dom == AF_INET6);
+	}
 	ep->nonce = nonce;
 	ep->peer_max_msg = peer_max_msg;
 	ep->tx_tail = &ep->tx_head;

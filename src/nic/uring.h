@@ -31,6 +31,10 @@
 #define URING_MAX_RESP_QUEUED 65536
 /* The progress thread stays parked this long after an app poller left:
  * apps that poll in a loop do not pay a thread hand-off per call. */
+/* Payload reads of at least this many bytes wait for all of them
+ * (SO_RCVLOWAT) instead of taking each segment as it comes. */
+#define URING_LOWAT_MIN (64u << 10)
+#define URING_LOWAT_MAX (512u << 10)
 #define URING_GRACE_NS 200000ull
 /* ...and checks back at most this long apart while they go on polling. */
 #define URING_PARK_MAX_NS 1600000ull
@@ -142,6 +146,8 @@ struct uring_ep {
 	enum rx_state rx_state;
 	uint8_t rx_inflight;            /* rx SQEs in the kernel: 0, 1, or 2 (payload + linked header) */
 	bool rx_linked;                 /* the next header's RECV is linked behind the payload read */
+	bool rx_tcp;                    /* a TCP socket: SO_RCVLOWAT works (rx_set_lowat) */
+	int rx_lowat;                   /* the socket's SO_RCVLOWAT as we last set it (0: never set) */
 	uint8_t rx_hdr_buf[sizeof(struct san_wire_hdr)]; /* kernel-written */
 	size_t rx_hdr_got;
 	struct san_wire_hdr rx_hdr;
