@@ -237,18 +237,15 @@ static struct san_reg *unpark(san_socket *s, void *buf, size_t len, int flags,
 	return r;
 }
 
-int san_register_memory(san_socket *s, void *buf, size_t len, int flags, san_handle *h_out)
+/* The miss (or a parked entry gone stale): the cache's path. */
+static __attribute__((noinline)) int register_slow(san_socket *s, void *buf, size_t len,
+						  int flags, san_handle *h_out)
 {
 	bool fast;
 	struct san_reg *r, *drop = NULL;
-	san_provider *p;
-	int rc = check_args(s, buf, len, flags);
+	san_provider *p = s->p;
+	int rc;
 
-	if (rc)
-		return rc;
-	if (!h_out)
-		return -EINVAL;
-	p = s->p;
 	fast = san__bias_lock(&s->reg_lock);
 	rc = sock_state(s);
 	r = rc ? NULL : unpark(s, buf, len, flags, &drop);
@@ -286,15 +283,45 @@ int san_register_memory(san_socket *s, void *buf, size_t len, int flags, san_han
 	return rc;
 }
 
-int san_deregister_memory(san_socket *s, san_handle h)
+/* The hit path: the thread that holds the socket's bias takes back the
+ * parked registration of this very buffer when nothing changed its
+ * mapping. Everything else (another thread, a miss, a stale entry) goes to
+ * register_slow, which looks again under the lock. No call on this path,
+ * so it needs no stack frame. */
+int san_register_memory(san_socket *s, void *buf, size_t len, int flags, san_handle *h_out)
+{
+	int rc = check_args(s, buf, len, flags);
+
+	if (rc)
+		return rc;
+	if (!h_out)
+		return -EINVAL;
+	if (san__bias_try_fast(&s->reg_lock)) {
+		unsigned i = park_slot((uintptr_t)buf, len, flags);
+		struct san_reg *r = s->parked[i];
+
+		if (!sock_state(s) && r && r->addr == (uintptr_t)buf && r->len == len &&
+		    r->flags == flags && reg_fresh(s, r)) {
+			s->parked[i] = NULL;
+			r->parked = false;
+			atomic_store_explicit(&s->park_hits,
+					      atomic_load_explicit(&s->park_hits, memory_order_relaxed) + 1,
+					      memory_order_relaxed); /* one writer: reg_lock */
+			*h_out = r->handle;
+			san__bias_unlock(&s->reg_lock, true);
+			return 0;
+		}
+		san__bias_unlock(&s->reg_lock, true);
+	}
+	return register_slow(s, buf, len, flags, h_out);
+}
+
+static __attribute__((noinline)) int deregister_slow(san_socket *s, san_handle h)
 {
 	bool fast;
 	struct san_reg *r, *drop;
-	san_provider *p;
+	san_provider *p = s->p;
 
-	if (!s)
-		return -EINVAL;
-	p = s->p;
 	fast = san__bias_lock(&s->reg_lock);
 	r = find_handle(s, h);
 	if (!r || r->kind != REG_LOCAL) {
@@ -324,6 +351,30 @@ int san_deregister_memory(san_socket *s, san_handle h)
 	if (drop)
 		reg_drop(p, drop);
 	return 0;
+}
+
+/* The hit path of deregistration: the bias holder parks a registration
+ * whose mapping did not change in a free park slot. Anything else
+ * (another thread, an error, a slot to empty first) is deregister_slow's. */
+int san_deregister_memory(san_socket *s, san_handle h)
+{
+	if (!s)
+		return -EINVAL;
+	if (san__bias_try_fast(&s->reg_lock)) {
+		struct san_reg *r = find_handle(s, h);
+
+		if (r && r->kind == REG_LOCAL &&
+		    !atomic_load_explicit(&r->inuse, memory_order_acquire) && r->cacheable &&
+		    !s->parked[r->park_idx] && reg_fresh(s, r)) {
+			handle_retire(s, r);
+			s->parked[r->park_idx] = r;
+			r->parked = true;
+			san__bias_unlock(&s->reg_lock, true);
+			return 0;
+		}
+		san__bias_unlock(&s->reg_lock, true);
+	}
+	return deregister_slow(s, h);
 }
 
 int san_register_rdma_memory(san_socket *s, void *buf, size_t len, int flags,

@@ -68,9 +68,10 @@ void san__bias_lock_slow(san_biaslock *l);
 void san__bias_lock_visit(san_biaslock *l);
 void san__bias_unlock_visit(san_biaslock *l);
 
-/* Takes the lock (no nesting of biased locks in one thread). Returns true
- * when taken in the fast (biased) mode: pass it to san__bias_unlock. */
-static inline bool san__bias_lock(san_biaslock *l)
+/* Enters the lock in the fast (biased) mode if this thread holds the
+ * bias; false (and nothing held) otherwise. For hit paths that hand
+ * everything else to an out-of-line slow path: no call in here. */
+static inline bool san__bias_try_fast(san_biaslock *l)
 {
 	struct san_bias_rec *self = san__bias_self;
 
@@ -82,6 +83,15 @@ static inline bool san__bias_lock(san_biaslock *l)
 			return true;
 		atomic_store_explicit(&self->in, NULL, memory_order_release);
 	}
+	return false;
+}
+
+/* Takes the lock (no nesting of biased locks in one thread). Returns true
+ * when taken in the fast (biased) mode: pass it to san__bias_unlock. */
+static inline bool san__bias_lock(san_biaslock *l)
+{
+	if (san__bias_try_fast(l))
+		return true;
 	san__bias_lock_slow(l);
 	return false;
 }
