@@ -133,14 +133,28 @@ static int parse_common(const char *addr, struct san_addr *out, int resolve)
 	return 0;
 }
 
+/* *out is written only on success. */
+static int parse_into(const char *addr, struct san_addr *out, int resolve)
+{
+	struct san_addr a;
+	int rc;
+
+	if (!out)
+		return -EINVAL;
+	rc = parse_common(addr, &a, resolve);
+	if (!rc)
+		*out = a;
+	return rc;
+}
+
 int san__addr_parse(const char *addr, struct san_addr *out)
 {
-	return parse_common(addr, out, 1);
+	return parse_into(addr, out, 1);
 }
 
 int san__addr_parse_numeric(const char *addr, struct san_addr *out)
 {
-	return parse_common(addr, out, 0);
+	return parse_into(addr, out, 0);
 }
 
 int san__addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t cap)

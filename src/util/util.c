@@ -43,9 +43,11 @@ int san__parse_size(const char *s, uint64_t *out)
 	if (!s || !*s)
 		return -EINVAL;
 	for (; *p >= '0' && *p <= '9'; p++) {
-		if (v > (UINT64_MAX - 9) / 10)
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(*p - '0');
+		uint64_t d = (uint64_t)(*p - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			return -EINVAL; /* would wrap */
+		v = v * 10 + d;
 	}
 	if (p == s)
 		return -EINVAL;
