@@ -30,21 +30,21 @@
  */
 #include <san.h>
 
+#include "bench.h"
 #include "harness.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #define PAGE 4096ul
 #define MAX_SIZES 8
+#define MAX_SIZE (256u << 20)
 #define MAX_ROUNDS 1001
 #define MAX_CACHED_ITERS 1000
 #define TARGET_RATIO 1.05
@@ -76,64 +76,12 @@ static struct {
 	.format = FMT_TABLE,
 };
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "bench_monitor[%d]: ", (int)getpid());
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
-#define SAN_OK(expr)                                                                      \
-	do {                                                                              \
-		int rc_ = (expr);                                                         \
-		if (rc_ < 0)                                                              \
-			die("%s:%d: %s: %s", __FILE__, __LINE__, #expr, san_strerror(rc_)); \
-	} while (0)
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, size_t n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static const char *size_str(size_t n, char *buf, size_t len)
-{
-	if (n >= (1u << 20) && n % (1u << 20) == 0)
-		snprintf(buf, len, "%zu MiB", n >> 20);
-	else if (n >= 1024 && n % 1024 == 0)
-		snprintf(buf, len, "%zu KiB", n >> 10);
-	else
-		snprintf(buf, len, "%zu B", n);
-	return buf;
-}
-
 static char *map(size_t len)
 {
 	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (p == MAP_FAILED)
-		die("mmap %zu bytes: %s", len, strerror(errno));
+		bench_die("mmap %zu bytes: %s", len, strerror(errno));
 	return p;
 }
 
@@ -183,15 +131,15 @@ static void run_cached(san_socket *s, size_t size, unsigned iters, double *ns_ou
 			SAN_OK(san_register_memory(s, p, size, SAN_MEM_READWRITE, &h));
 			SAN_OK(san_deregister_memory(s, h));
 		}
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		if (munmap(p, size))
-			die("munmap: %s", strerror(errno));
-		ns_out[i] = (double)(now_ns() - t0);
+			bench_die("munmap: %s", strerror(errno));
+		ns_out[i] = (double)(bench_now_ns() - t0);
 		if (s && rel_out) {
 			struct san_stats st;
 
 			SAN_OK(san_get_stats(san_socket_provider(s), &st));
-			rel_out[i] = (double)(now_ns() - t0);
+			rel_out[i] = (double)(bench_now_ns() - t0);
 		}
 	}
 }
@@ -199,7 +147,7 @@ static void run_cached(san_socket *s, size_t size, unsigned iters, double *ns_ou
 /* count mmap + (touch) + munmap pairs of fresh memory; returns ns per pair. */
 static double run_fresh(size_t size, unsigned count, int do_touch)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = bench_now_ns();
 
 	for (unsigned i = 0; i < count; i++) {
 		char *p = map_fresh(size);
@@ -207,9 +155,9 @@ static double run_fresh(size_t size, unsigned count, int do_touch)
 		if (do_touch)
 			touch(p, size);
 		if (munmap(p, size))
-			die("munmap: %s", strerror(errno));
+			bench_die("munmap: %s", strerror(errno));
 	}
-	return (double)(now_ns() - t0) / count;
+	return (double)(bench_now_ns() - t0) / count;
 }
 
 /* ==== the child: no provider, ever ==== */
@@ -259,11 +207,11 @@ static pid_t spawn_bare(int *ctl_out)
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
-		die("socketpair: %s", strerror(errno));
+		bench_die("socketpair: %s", strerror(errno));
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0)
-		die("fork: %s", strerror(errno));
+		bench_die("fork: %s", strerror(errno));
 	if (pid == 0) {
 		char fd[16];
 
@@ -326,9 +274,9 @@ static void run(void)
 	SAN_OK(san_provider_open(NULL, &p));
 	SAN_OK(san_listen(p, "tcp:127.0.0.1:0", &a.l));
 	if (san_listener_addr(a.l, addr, sizeof(addr)) <= 0)
-		die("san_listener_addr failed");
+		bench_die("san_listener_addr failed");
 	if (pthread_create(&t, NULL, accept_thread, &a))
-		die("pthread_create failed");
+		bench_die("pthread_create failed");
 	SAN_OK(san_connect(p, addr, &s));
 	pthread_join(t, NULL);
 	SAN_OK(a.rc);
@@ -364,11 +312,11 @@ static void run(void)
 		r->inval_per_op = (double)(st1.invalidations - st0.invalidations) / (double)n;
 		rows[nrows] = *r;
 		rows[nrows].kind = C_CACHED_REL;
-		rows[nrows].with_ns = nrel ? median(rel_s, nrel) : -1;
-		rows[nrows].without_ns = median(without_s, n); /* before the sort below */
+		rows[nrows].with_ns = nrel ? bench_median(rel_s, nrel) : -1;
+		rows[nrows].without_ns = bench_median(without_s, n); /* before the sort below */
 		nrows++;
-		r->with_ns = median(with_s, n);
-		r->without_ns = median(without_s, n);
+		r->with_ns = bench_median(with_s, n);
+		r->without_ns = bench_median(without_s, n);
 	}
 
 	/* (b) memory the cache never saw. */
@@ -392,12 +340,12 @@ static void run(void)
 				w[rd] = run_fresh(r->size, c.count, kind == C_TOUCHED);
 				ratio[rd] = w[rd] / wo[rd];
 			}
-			qsort(ratio, (size_t)o.rounds, sizeof(double), cmp_double);
+			bench_sort(ratio, (size_t)o.rounds);
 			r->q1 = ratio[o.rounds / 4];
 			r->q3 = ratio[(3 * o.rounds) / 4];
 			SAN_OK(san_get_stats(p, &st1));
-			r->with_ns = median(w, (size_t)o.rounds);
-			r->without_ns = median(wo, (size_t)o.rounds);
+			r->with_ns = bench_median(w, (size_t)o.rounds);
+			r->without_ns = bench_median(wo, (size_t)o.rounds);
 			r->inval_per_op = (double)(st1.invalidations - st0.invalidations) /
 					  ((double)c.count * o.rounds);
 		}
@@ -477,8 +425,8 @@ static void print_results(void)
 		double ratio = r->with_ns / r->without_ns;
 
 		printf("%-20s %8s %11.2f %11.2f %8.3f ", case_name[r->kind],
-		       size_str(r->size, sz, sizeof(sz)), r->with_ns / 1e3, r->without_ns / 1e3,
-		       ratio);
+		       bench_size_str(r->size, sz, sizeof(sz)), r->with_ns / 1e3,
+		       r->without_ns / 1e3, ratio);
 		if (has_target(r->kind))
 			printf("%6s %9.3f  %5.3f..%5.3f\n", ratio < TARGET_RATIO ? "yes" : "NO",
 			       r->inval_per_op, r->q1, r->q3);
@@ -499,21 +447,6 @@ static void print_results(void)
 }
 
 /* ==== options ==== */
-
-static size_t parse_size(const char *s)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 0);
-
-	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	default: break;
-	}
-	if (*end || !v || v > (256u << 20))
-		die("bad size '%s' (1 B .. 256 MiB)", s);
-	return (size_t)v;
-}
 
 static void usage(FILE *f)
 {
@@ -544,15 +477,15 @@ static void parse_args(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "S:s:r:R:c:b:B:f:h", lo, NULL)) != -1) {
 		switch (c) {
-		case 'S': o.cached_size = parse_size(optarg); break;
+		case 'S': o.cached_size = bench_size_arg(optarg, MAX_SIZE); break;
 		case 's': {
 			char *save, *tok, *list = strdup(optarg);
 
 			o.nsizes = 0;
 			for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 				if (o.nsizes == MAX_SIZES)
-					die("at most %d sizes", MAX_SIZES);
-				o.sizes[o.nsizes++] = parse_size(tok);
+					bench_die("at most %d sizes", MAX_SIZES);
+				o.sizes[o.nsizes++] = bench_size_arg(tok, MAX_SIZE);
 			}
 			free(list);
 			break;
@@ -570,7 +503,7 @@ static void parse_args(int argc, char **argv)
 			else if (!strcmp(optarg, "json"))
 				o.format = FMT_JSON;
 			else
-				die("bad --format '%s' (table, csv or json)", optarg);
+				bench_die("bad --format '%s' (table, csv or json)", optarg);
 			break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
@@ -579,8 +512,8 @@ static void parse_args(int argc, char **argv)
 	if (o.rounds < 1 || o.rounds > MAX_ROUNDS || o.cached_rounds < 1 || o.cached_rounds > 64 ||
 	    !o.cached_iters ||
 	    o.cached_iters > MAX_CACHED_ITERS || !o.batch || !o.touch_batch)
-		die("bad --rounds (1..%d), --cached-iters (1..%d), --batch or --touch-batch",
-		    MAX_ROUNDS, MAX_CACHED_ITERS);
+		bench_die("bad --rounds (1..%d), --cached-iters (1..%d), --batch or --touch-batch",
+			  MAX_ROUNDS, MAX_CACHED_ITERS);
 }
 
 int main(int argc, char **argv)

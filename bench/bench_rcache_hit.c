@@ -20,6 +20,7 @@
  * cases report ns per get+put of one thread (wall time / its operations)
  * and the total rate.
  */
+#include "bench.h"
 #include "reg/rcache.h"
 #include "util/util.h"
 
@@ -90,13 +91,6 @@ static void *run_job(void *arg)
 	return NULL;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 /* Runs one case `rounds` times; returns the median ns per get+put per thread. */
 static double run_case(struct san_rcache *rc, char *bufs, unsigned threads, unsigned nbuf,
 		       int shared)
@@ -131,7 +125,7 @@ static double run_case(struct san_rcache *rc, char *bufs, unsigned threads, unsi
 			worst = SAN_MAX(worst, jobs[t].ns);
 		res[r] = (double)worst / (double)opt.iters;
 	}
-	qsort(res, rounds, sizeof(res[0]), cmp_double);
+	bench_sort(res, rounds);
 	return res[rounds / 2];
 }
 
@@ -155,7 +149,7 @@ static double run_misses(struct san_rcache *rc, char *bufs)
 		}
 		res[r] = (double)(san__now_ns() - t0) / opt.buffers;
 	}
-	qsort(res, rounds, sizeof(res[0]), cmp_double);
+	bench_sort(res, rounds);
 	return res[rounds / 2];
 }
 

@@ -35,6 +35,8 @@
 
 #include <liburing.h>
 
+#include "bench.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -57,6 +59,7 @@
 #include <unistd.h>
 
 #define MAX_SIZES 16
+#define MAX_SIZE (1ull << 30)
 #define MAX_DEPTH 256
 #define MAX_ROUNDS 15
 #define SAN_BENCH_MAX(a, b) ((a) > (b) ? (a) : (b))
@@ -103,29 +106,6 @@ static struct opts o = {
 	.run_baseline = 1,
 };
 
-static const char *who = "bench";
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "bench_rdma_write[%s %d]: ", who, (int)getpid());
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
-/* A libsan call that must succeed. */
-#define SAN_OK(expr)                                                                      \
-	do {                                                                              \
-		int rc_ = (expr);                                                         \
-		if (rc_ < 0)                                                              \
-			die("%s:%d: %s: %s", __FILE__, __LINE__, #expr, san_strerror(rc_)); \
-	} while (0)
-
 static double now_s(void)
 {
 	struct timespec ts;
@@ -152,17 +132,6 @@ static void progress_done(void)
 {
 	if (isatty(STDERR_FILENO))
 		fputs("\r\033[K", stderr);
-}
-
-static const char *size_str(size_t n, char *buf, size_t len)
-{
-	if (n >= (1u << 20) && n % (1u << 20) == 0)
-		snprintf(buf, len, "%zu MiB", n >> 20);
-	else if (n >= 1024 && n % 1024 == 0)
-		snprintf(buf, len, "%zu KiB", n >> 10);
-	else
-		snprintf(buf, len, "%zu B", n);
-	return buf;
 }
 
 /* ---- pattern: 64-bit words of a keyed mix, fast enough for 64 MiB ---- */
@@ -226,7 +195,7 @@ static void *map_bytes(size_t len)
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (p == MAP_FAILED)
-		die("mmap %zu: %s", len, strerror(errno));
+		bench_die("mmap %zu: %s", len, strerror(errno));
 	return p;
 }
 
@@ -283,7 +252,7 @@ static void ctl_write(int fd, const void *buf, size_t len)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
-			die("control write: %s", r < 0 ? strerror(errno) : "short");
+			bench_die("control write: %s", r < 0 ? strerror(errno) : "short");
 		p += r;
 		len -= (size_t)r;
 	}
@@ -298,9 +267,9 @@ static void ctl_read(int fd, void *buf, size_t len)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r == 0)
-			die("control channel: peer went away");
+			bench_die("control channel: peer went away");
 		if (r < 0)
-			die("control read: %s", strerror(errno));
+			bench_die("control read: %s", strerror(errno));
 		p += r;
 		len -= (size_t)r;
 	}
@@ -331,11 +300,11 @@ static pid_t fork_peer(int (*fn)(int ctl), int *ctl_out)
 	pid_t pid, parent = getpid();
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
-		die("socketpair: %s", strerror(errno));
+		bench_die("socketpair: %s", strerror(errno));
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0)
-		die("fork: %s", strerror(errno));
+		bench_die("fork: %s", strerror(errno));
 	if (pid == 0) {
 		close(sv[0]);
 		for (int i = 0; i < 2; i++)
@@ -380,7 +349,7 @@ static int ring_init(struct io_uring *ring)
 	int rc = io_uring_queue_init(2 * o.depth + 8, ring, 0);
 
 	if (rc < 0)
-		die("io_uring_queue_init: %s", strerror(-rc));
+		bench_die("io_uring_queue_init: %s", strerror(-rc));
 	return 0;
 }
 
@@ -390,7 +359,7 @@ static void ring_fixed(struct io_uring *ring, void *buf, size_t len)
 	int rc = io_uring_register_buffers(ring, &iov, 1);
 
 	if (rc < 0)
-		die("io_uring_register_buffers %zu bytes: %s", len, strerror(-rc));
+		bench_die("io_uring_register_buffers %zu bytes: %s", len, strerror(-rc));
 }
 
 static void prep_xfer(struct io_uring *ring, int fd, struct xfer *x, int write, unsigned idx)
@@ -398,7 +367,7 @@ static void prep_xfer(struct io_uring *ring, int fd, struct xfer *x, int write, 
 	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
 
 	if (!sqe)
-		die("io_uring SQ full");
+		bench_die("io_uring SQ full");
 	if (write)
 		io_uring_prep_write_fixed(sqe, fd, x->base + x->off, x->len - x->off, 0, 0);
 	else
@@ -436,7 +405,7 @@ static uint64_t uring_stream(struct io_uring *ring, int fd, char *buf, size_t si
 		int rc = io_uring_submit_and_wait(ring, 1);
 
 		if (rc < 0 && rc != -EINTR)
-			die("io_uring_submit_and_wait: %s", strerror(-rc));
+			bench_die("io_uring_submit_and_wait: %s", strerror(-rc));
 		io_uring_for_each_cqe(ring, head, cqe) {
 			struct xfer *x = &win[cqe->user_data];
 			unsigned idx = (unsigned)cqe->user_data;
@@ -448,9 +417,9 @@ static uint64_t uring_stream(struct io_uring *ring, int fd, char *buf, size_t si
 				continue;
 			}
 			if (res < 0)
-				die("%s_FIXED: %s", write ? "WRITE" : "READ", strerror(-res));
+				bench_die("%s_FIXED: %s", write ? "WRITE" : "READ", strerror(-res));
 			if (res == 0)
-				die("%s_FIXED: connection closed", write ? "WRITE" : "READ");
+				bench_die("%s_FIXED: connection closed", write ? "WRITE" : "READ");
 			x->off += (size_t)res;
 			bytes += (uint64_t)res;
 			if (x->off < x->len) { /* short: the rest of it, same buffer */
@@ -484,7 +453,7 @@ static int base_connect(void)
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0 || connect(fd, (struct sockaddr *)&sun,
 				      (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)))
-			die("connect unix:@%s: %s", base_addr, strerror(errno));
+			bench_die("connect unix:@%s: %s", base_addr, strerror(errno));
 	} else {
 		struct sockaddr_in sin = { .sin_family = AF_INET };
 		int one = 1;
@@ -493,7 +462,7 @@ static int base_connect(void)
 		sin.sin_port = htons((uint16_t)atoi(base_addr));
 		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof(sin)))
-			die("connect 127.0.0.1:%s: %s", base_addr, strerror(errno));
+			bench_die("connect 127.0.0.1:%s: %s", base_addr, strerror(errno));
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
 	return fd;
@@ -514,7 +483,7 @@ static int base_listen(void)
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0 || bind(fd, (struct sockaddr *)&sun,
 				   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)))
-			die("bind unix:@%s: %s", base_addr, strerror(errno));
+			bench_die("bind unix:@%s: %s", base_addr, strerror(errno));
 	} else {
 		struct sockaddr_in sin = { .sin_family = AF_INET };
 		socklen_t sl = sizeof(sin);
@@ -523,11 +492,11 @@ static int base_listen(void)
 		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) ||
 		    getsockname(fd, (struct sockaddr *)&sin, &sl))
-			die("bind 127.0.0.1: %s", strerror(errno));
+			bench_die("bind 127.0.0.1: %s", strerror(errno));
 		snprintf(base_addr, sizeof(base_addr), "%u", ntohs(sin.sin_port));
 	}
 	if (listen(fd, 1))
-		die("listen: %s", strerror(errno));
+		bench_die("listen: %s", strerror(errno));
 	return fd;
 }
 
@@ -538,7 +507,7 @@ static int base_receiver(int ctl)
 	struct ctl_cmd cmd;
 	int fd;
 
-	who = "baseline receiver";
+	bench_role = "baseline receiver";
 	fd = base_connect();
 	ring_init(&ring);
 	for (;;) {
@@ -594,7 +563,7 @@ static void base_accept(struct base_peer *b, int lfd)
 {
 	b->fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (b->fd < 0)
-		die("accept: %s", strerror(errno));
+		bench_die("accept: %s", strerror(errno));
 	close(lfd);
 	if (o.transport == TR_TCP) {
 		int one = 1;
@@ -631,7 +600,8 @@ static double base_phase(struct base_peer *b, long count)
 	uring_stream(&b->ring, b->fd, b->src, b->size, 1, count, 1);
 	ctl_read(b->ctl, &rep, sizeof(rep));
 	if (rep.value != want)
-		die("baseline receiver got %" PRIu64 " bytes, want %" PRIu64, rep.value, want);
+		bench_die("baseline receiver got %" PRIu64 " bytes, want %" PRIu64, rep.value,
+			  want);
 	return now_s() - t0;
 }
 
@@ -670,7 +640,7 @@ static void target_wait_cmd(san_socket *s, int ctl, int drive, struct ctl_cmd *c
 			break;
 		int rc = san_poll(s, c, 8, 1);
 		if (rc < 0)
-			die("target san_poll: %s", san_strerror(rc));
+			bench_die("target san_poll: %s", san_strerror(rc));
 	}
 	ctl_read(ctl, cmd, sizeof(*cmd));
 }
@@ -686,7 +656,7 @@ static int san_target(int ctl)
 	size_t len = 0;
 	struct san_rdma_desc desc = { 0 };
 
-	who = "libsan target";
+	bench_role = "libsan target";
 	san_config_init(&cfg);
 	SAN_OK(san_provider_open(&cfg, &p));
 	if (o.transport == TR_UNIX)
@@ -695,7 +665,7 @@ static int san_target(int ctl)
 		snprintf(addr, sizeof(addr), "tcp:127.0.0.1:0");
 	SAN_OK(san_listen(p, addr, &l));
 	if (san_listener_addr(l, addr, sizeof(addr)) <= 0)
-		die("san_listener_addr failed");
+		bench_die("san_listener_addr failed");
 	ctl_write(ctl, addr, sizeof(addr));
 	SAN_OK(san_accept(l, 10000, &s));
 	san_listener_close(l);
@@ -715,8 +685,8 @@ static int san_target(int ctl)
 			rep.desc = desc;
 			ctl_write(ctl, &rep, sizeof(rep));
 			if (rep.status)
-				die("san_register_rdma_memory %zu bytes: %s", len,
-				    san_strerror((int)rep.status));
+				bench_die("san_register_rdma_memory %zu bytes: %s", len,
+					  san_strerror((int)rep.status));
 		} else if (cmd.op == CMD_VERIFY) {
 			size_t size = (size_t)cmd.size;
 
@@ -765,30 +735,31 @@ static long san_phase(san_socket *s, char *src, size_t size, san_handle h,
 			if (rc == -EAGAIN)
 				break;
 			if (rc < 0)
-				die("san_rdma_write %zu bytes at %" PRIu64 ": %s", size, off,
-				    san_strerror(rc));
+				bench_die("san_rdma_write %zu bytes at %" PRIu64 ": %s", size, off,
+					  san_strerror(rc));
 			posted++;
 			inflight++;
 		}
 		int n = san_poll(s, c, 64, 100);
 		if (n < 0)
-			die("san_poll: %s (%ld writes posted, %ld completed)", san_strerror(n),
-			    posted, done);
+			bench_die("san_poll: %s (%ld writes posted, %ld completed)",
+				  san_strerror(n), posted, done);
 		if (n == 0) {
 			idle_ms += 100;
 			if (idle_ms >= STALL_MS)
-				die("stalled: no completion for %d s with %u writes of %zu bytes "
-				    "outstanding (%ld posted, %ld completed)",
-				    STALL_MS / 1000, inflight, size, posted, done);
+				bench_die("stalled: no completion for %d s with %u writes of %zu "
+					  "bytes outstanding (%ld posted, %ld completed)",
+					  STALL_MS / 1000, inflight, size, posted, done);
 			continue;
 		}
 		idle_ms = 0;
 		for (int i = 0; i < n; i++) {
 			if (c[i].op != SAN_OP_RDMA_WRITE || c[i].status != 0 || c[i].bytes != size)
-				die("completion of write #%ld: op %d status %d (%s) bytes %zu, "
-				    "want op %d status 0 bytes %zu",
-				    (long)(uintptr_t)c[i].ctx, c[i].op, c[i].status,
-				    san_strerror(c[i].status), c[i].bytes, SAN_OP_RDMA_WRITE, size);
+				bench_die("completion of write #%ld: op %d status %d (%s) "
+					  "bytes %zu, want op %d status 0 bytes %zu",
+					  (long)(uintptr_t)c[i].ctx, c[i].op, c[i].status,
+					  san_strerror(c[i].status), c[i].bytes,
+					  SAN_OP_RDMA_WRITE, size);
 			inflight--;
 			done++;
 		}
@@ -838,8 +809,8 @@ static void san_size_begin(struct san_peer *sp, size_t size)
 	ctl_write(sp->ctl, &cmd, sizeof(cmd));
 	ctl_read(sp->ctl, &rep, sizeof(rep));
 	if (rep.status)
-		die("target could not register %u x %zu bytes: %s", sp->slots, size,
-		    san_strerror((int)rep.status));
+		bench_die("target could not register %u x %zu bytes: %s", sp->slots, size,
+			  san_strerror((int)rep.status));
 	sp->desc = rep.desc;
 	SAN_OK(san_register_memory(sp->s, sp->src, size, SAN_MEM_READ, &sp->h));
 }
@@ -868,7 +839,7 @@ static int san_size_end(struct san_peer *sp, long writes)
 	fprintf(stderr,
 		"bench_rdma_write: %s: target buffer wrong at byte %" PRIu64 " (slot %" PRIu64
 		", offset %" PRIu64 ") after %ld writes\n",
-		size_str(sp->size, sz, sizeof(sz)), rep.value, rep.value / sp->size,
+		bench_size_str(sp->size, sz, sizeof(sz)), rep.value, rep.value / sp->size,
 		rep.value % sp->size, writes);
 	return 0;
 }
@@ -884,19 +855,6 @@ static int san_finish(struct san_peer *sp)
 }
 
 /* ==== the run: both systems, size by size ==== */
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /*
  * For each size: both warm up, then --rounds alternating measurements
@@ -929,7 +887,7 @@ static int run(struct result *res)
 		long w = warmup_for(size), n = 0, min_iters = LONG_MAX;
 		double bm[MAX_ROUNDS], sm[MAX_ROUNDS], t = 0, cap = o.iters > 0 ? 0 : 3 * o.seconds;
 
-		size_str(size, sz, sizeof(sz));
+		bench_size_str(size, sz, sizeof(sz));
 		if (o.run_baseline) {
 			progress("%s: baseline warm-up", sz);
 			base_size_begin(&b, size);
@@ -962,14 +920,14 @@ static int run(struct result *res)
 		if (o.run_baseline) {
 			base_size_end(&b);
 			res[i].base_iters = n;
-			res[i].base_mbps = median(bm, o.rounds);
+			res[i].base_mbps = bench_median(bm, o.rounds);
 		}
 		if (o.run_libsan) {
 			res[i].verified = san_size_end(&sp, w + min_iters);
 			if (!res[i].verified)
 				failed = 1;
 			res[i].san_iters = min_iters;
-			res[i].san_mbps = median(sm, o.rounds);
+			res[i].san_mbps = bench_median(sm, o.rounds);
 		}
 	}
 	progress_done();
@@ -1042,8 +1000,8 @@ static void print_results(const struct result *r)
 		else
 			snprintf(it, sizeof(it), "%ld",
 				 r[i].san_mbps >= 0 ? r[i].san_iters : r[i].base_iters);
-		printf("%10s %10s %13s %15s %7s\n", size_str(r[i].size, sz, sizeof(sz)), it, a, b,
-		       q);
+		printf("%10s %10s %13s %15s %7s\n", bench_size_str(r[i].size, sz, sizeof(sz)), it,
+		       a, b, q);
 	}
 	printf("MB/s = 10^6 bytes/s, median of %d alternating round%s of ~%.1f s (warm-up "
 	       "excluded);\ntransfers per round (libsan/baseline where libsan hit its time cap); "
@@ -1053,29 +1011,6 @@ static void print_results(const struct result *r)
 }
 
 /* ==== options ==== */
-
-static int parse_size(const char *s, size_t *out)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 10);
-
-	if (end == s)
-		return -1;
-	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
-	default: break;
-	}
-	if (*end == 'i' || *end == 'I')
-		end++;
-	if (*end == 'b' || *end == 'B')
-		end++;
-	if (*end || v == 0 || v > (1ull << 30))
-		return -1;
-	*out = (size_t)v;
-	return 0;
-}
 
 static void usage(FILE *f)
 {
@@ -1124,40 +1059,42 @@ static void parse_args(int argc, char **argv)
 
 			o.nsizes = 0;
 			for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-				if (o.nsizes == MAX_SIZES || parse_size(tok, &o.sizes[o.nsizes]))
-					die("bad --sizes element '%s' (1 B .. 1 GiB, at most %d)", tok,
-					    MAX_SIZES);
-				o.nsizes++;
+				uint64_t v;
+
+				if (o.nsizes == MAX_SIZES || bench_parse_size(tok, MAX_SIZE, &v))
+					bench_die("bad --sizes element '%s' (1 B .. 1 GiB, at most %d)",
+						  tok, MAX_SIZES);
+				o.sizes[o.nsizes++] = v;
 			}
 			free(list);
 			if (!o.nsizes)
-				die("--sizes is empty");
+				bench_die("--sizes is empty");
 			break;
 		}
 		case 'd':
 			o.depth = (unsigned)strtoul(optarg, &end, 10);
 			if (*end || o.depth < 1 || o.depth > MAX_DEPTH)
-				die("bad --depth '%s' (1..%d)", optarg, MAX_DEPTH);
+				bench_die("bad --depth '%s' (1..%d)", optarg, MAX_DEPTH);
 			break;
 		case 't':
 			o.seconds = strtod(optarg, &end);
 			if (*end || !(o.seconds > 0) || o.seconds > 3600)
-				die("bad --seconds '%s'", optarg);
+				bench_die("bad --seconds '%s'", optarg);
 			break;
 		case 'n':
 			o.iters = strtol(optarg, &end, 10);
 			if (*end || o.iters < 1)
-				die("bad --iters '%s'", optarg);
+				bench_die("bad --iters '%s'", optarg);
 			break;
 		case 'r':
 			o.rounds = (int)strtol(optarg, &end, 10);
 			if (*end || o.rounds < 1 || o.rounds > MAX_ROUNDS)
-				die("bad --rounds '%s' (1..%d)", optarg, MAX_ROUNDS);
+				bench_die("bad --rounds '%s' (1..%d)", optarg, MAX_ROUNDS);
 			break;
 		case 'w':
 			o.warmup = strtol(optarg, &end, 10);
 			if (*end || o.warmup < 0)
-				die("bad --warmup '%s'", optarg);
+				bench_die("bad --warmup '%s'", optarg);
 			break;
 		case 'T':
 			if (!strcmp(optarg, "tcp"))
@@ -1165,13 +1102,13 @@ static void parse_args(int argc, char **argv)
 			else if (!strcmp(optarg, "unix"))
 				o.transport = TR_UNIX;
 			else
-				die("bad --transport '%s' (tcp or unix)", optarg);
+				bench_die("bad --transport '%s' (tcp or unix)", optarg);
 			break;
 		case 'm':
 			o.run_libsan = !strcmp(optarg, "both") || !strcmp(optarg, "libsan");
 			o.run_baseline = !strcmp(optarg, "both") || !strcmp(optarg, "baseline");
 			if (!o.run_libsan && !o.run_baseline)
-				die("bad --mode '%s' (both, libsan or baseline)", optarg);
+				bench_die("bad --mode '%s' (both, libsan or baseline)", optarg);
 			break;
 		case 'f':
 			if (!strcmp(optarg, "table"))
@@ -1181,7 +1118,7 @@ static void parse_args(int argc, char **argv)
 			else if (!strcmp(optarg, "json"))
 				o.format = FMT_JSON;
 			else
-				die("bad --format '%s' (table, csv or json)", optarg);
+				bench_die("bad --format '%s' (table, csv or json)", optarg);
 			break;
 		case 'c': {
 			struct san_config cfg;
@@ -1201,7 +1138,7 @@ static void parse_args(int argc, char **argv)
 		}
 	}
 	if (optind < argc)
-		die("unexpected argument '%s' (see --help)", argv[optind]);
+		bench_die("unexpected argument '%s' (see --help)", argv[optind]);
 }
 
 int main(int argc, char **argv)
@@ -1209,6 +1146,7 @@ int main(int argc, char **argv)
 	struct result res[MAX_SIZES];
 	int failed = 0;
 
+	bench_role = "bench"; /* the forked peers say which they are */
 	parse_args(argc, argv);
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);

@@ -38,11 +38,12 @@
  */
 #include <san.h>
 
+#include "bench.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,53 +77,12 @@ static struct {
 	const char *only; /* run just this workload (profiling) */
 } opt = { 40, 9, 1000, 64 << 10, 1 << 20, FMT_TABLE, 1, NULL };
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "bench_reg_hit: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
-#define SAN_OK(expr)                                                                      \
-	do {                                                                              \
-		int rc_ = (expr);                                                         \
-		if (rc_ < 0)                                                              \
-			die("%s:%d: %s: %s", __FILE__, __LINE__, #expr, san_strerror(rc_)); \
-	} while (0)
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, unsigned n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static char *map_touched(size_t len)
 {
 	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (p == MAP_FAILED)
-		die("mmap %zu bytes: %s", len, strerror(errno));
+		bench_die("mmap %zu bytes: %s", len, strerror(errno));
 	memset(p, 0x5a, len);
 	return p;
 }
@@ -162,10 +122,10 @@ static void san_loop(struct job *j)
 			int rc = san_register_memory(j->s, j->bufs[k], j->len, SAN_MEM_READWRITE, &h);
 
 			if (rc)
-				die("san_register_memory: %s", san_strerror(rc));
+				bench_die("san_register_memory: %s", san_strerror(rc));
 			rc = san_deregister_memory(j->s, h);
 			if (rc)
-				die("san_deregister_memory: %s", san_strerror(rc));
+				bench_die("san_deregister_memory: %s", san_strerror(rc));
 			if (++k == j->nbuf)
 				k = 0;
 		}
@@ -261,7 +221,7 @@ static void ucx_loop(struct job *j)
 							 PROT_READ | PROT_WRITE, NULL, &r);
 
 			if (st != UCS_OK)
-				die("ucs_rcache_get: status %d", (int)st);
+				bench_die("ucs_rcache_get: status %d", (int)st);
 			ucs_rcache_region_put(rc, r);
 			if (++k == j->nbuf)
 				k = 0;
@@ -286,7 +246,7 @@ static void *run_job(void *arg)
 	uint64_t t0, c0;
 
 	pthread_barrier_wait(j->start);
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	c0 = thread_cpu_ns();
 	if (j->sys == SYS_SAN)
 		san_loop(j);
@@ -295,7 +255,7 @@ static void *run_job(void *arg)
 		ucx_loop(j);
 #endif
 	j->cpu_ns = thread_cpu_ns() - c0;
-	j->ns = now_ns() - t0;
+	j->ns = bench_now_ns() - t0;
 	return NULL;
 }
 
@@ -328,7 +288,7 @@ static struct sample run_round(struct job *jobs, unsigned n)
 	for (unsigned t = 0; t < n; t++) {
 		jobs[t].start = &bar;
 		if (pthread_create(&tid[t], NULL, run_job, &jobs[t]))
-			die("pthread_create failed");
+			bench_die("pthread_create failed");
 	}
 	pthread_barrier_wait(&bar);
 	nanosleep(&nap, NULL);
@@ -410,9 +370,9 @@ static void world_open(struct world *w)
 	SAN_OK(san_provider_open(NULL, &w->p));
 	SAN_OK(san_listen(w->p, "tcp:127.0.0.1:0", &a.l));
 	if (san_listener_addr(a.l, addr, sizeof(addr)) <= 0)
-		die("san_listener_addr failed");
+		bench_die("san_listener_addr failed");
 	if (pthread_create(&t, NULL, accept_thread, &a))
-		die("pthread_create failed");
+		bench_die("pthread_create failed");
 	SAN_OK(san_connect(w->p, addr, &w->s[0]));
 	pthread_join(t, NULL);
 	SAN_OK(a.rc);
@@ -427,7 +387,7 @@ static void world_open(struct world *w)
 	w->small_base = map_touched(w->small_span);
 	w->small = calloc(opt.buffers, sizeof(*w->small));
 	if (!w->small)
-		die("out of memory");
+		bench_die("out of memory");
 	for (unsigned k = 0; k < opt.buffers; k++)
 		w->small[k] = w->small_base + (size_t)k * (opt.buf_size + PAGE);
 }
@@ -458,13 +418,13 @@ static void warm(struct world *w)
 		for (int b = 0; b < 2; b++) {
 			if (ucs_rcache_get(w->ucx, w->big[b], opt.same_size, PROT_READ | PROT_WRITE,
 					   NULL, &r) != UCS_OK)
-				die("ucs_rcache_get failed");
+				bench_die("ucs_rcache_get failed");
 			ucs_rcache_region_put(w->ucx, r);
 		}
 		for (unsigned k = 0; k < opt.buffers; k++) {
 			if (ucs_rcache_get(w->ucx, w->small[k], opt.buf_size,
 					   PROT_READ | PROT_WRITE, NULL, &r) != UCS_OK)
-				die("ucs_rcache_get failed");
+				bench_die("ucs_rcache_get failed");
 			ucs_rcache_region_put(w->ucx, r);
 		}
 	}
@@ -527,15 +487,15 @@ static void run_case(struct world *w, struct ucase *c)
 	}
 	SAN_OK(san_get_stats(w->p, &st1));
 	c->san_pins = st1.pins - st0.pins;
-	c->san_ns = median(sr, opt.rounds);
-	c->san_wall = median(sw, opt.rounds);
-	c->san_share = median(ss, opt.rounds);
+	c->san_ns = bench_median(sr, opt.rounds);
+	c->san_wall = bench_median(sw, opt.rounds);
+	c->san_share = bench_median(ss, opt.rounds);
 	c->ucx_ns = c->ucx_wall = -1;
 	c->ucx_share = 1;
 	if (w->ucx) {
-		c->ucx_ns = median(ur, opt.rounds);
-		c->ucx_wall = median(uw, opt.rounds);
-		c->ucx_share = median(us, opt.rounds);
+		c->ucx_ns = bench_median(ur, opt.rounds);
+		c->ucx_wall = bench_median(uw, opt.rounds);
+		c->ucx_share = bench_median(us, opt.rounds);
 	}
 #ifdef SAN_HAVE_UCX
 	c->ucx_regs = ucx_regs - ucx0;
@@ -651,22 +611,6 @@ static void usage(FILE *f)
 		"  -c, --config        print libsan's configuration and exit\n");
 }
 
-static size_t parse_size(const char *s)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 0);
-
-	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
-	default: break;
-	}
-	if (*end || !v)
-		die("bad size '%s'", s);
-	return (size_t)v;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -686,8 +630,8 @@ int main(int argc, char **argv)
 		case 't': opt.ms = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'r': opt.rounds = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'b': opt.buffers = (unsigned)strtoul(optarg, NULL, 0); break;
-		case 's': opt.buf_size = parse_size(optarg); break;
-		case 'S': opt.same_size = parse_size(optarg); break;
+		case 's': opt.buf_size = bench_size_arg(optarg, SIZE_MAX); break;
+		case 'S': opt.same_size = bench_size_arg(optarg, SIZE_MAX); break;
 		case 'U': opt.ucx = 0; break;
 		case 'O': opt.only = optarg; break;
 		case 'f':
@@ -698,7 +642,7 @@ int main(int argc, char **argv)
 			else if (!strcmp(optarg, "json"))
 				opt.format = FMT_JSON;
 			else
-				die("bad --format '%s' (table, csv or json)", optarg);
+				bench_die("bad --format '%s' (table, csv or json)", optarg);
 			break;
 		case 'c': {
 			struct san_config cfg;
@@ -714,7 +658,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!opt.ms || !opt.buffers || !opt.rounds || opt.rounds > MAX_ROUNDS)
-		die("--ms, --buffers must be > 0 and --rounds 1..%d", MAX_ROUNDS);
+		bench_die("--ms, --buffers must be > 0 and --rounds 1..%d", MAX_ROUNDS);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 #ifdef SAN_HAVE_UCX
@@ -746,7 +690,7 @@ int main(int argc, char **argv)
 		for (i = 0; i < ncases && strcmp(cases[i].name, opt.only); i++)
 			;
 		if (i == ncases)
-			die("no workload '%s'", opt.only);
+			bench_die("no workload '%s'", opt.only);
 		cases[0] = cases[i];
 		ncases = 1;
 	}

@@ -35,6 +35,7 @@
  */
 #include <san.h>
 
+#include "bench.h"
 #include "harness.h"
 
 #include <errno.h>
@@ -51,6 +52,7 @@
 
 #define PAGE 4096ul
 #define MAX_SIZES 8
+#define MAX_SIZE (64u << 20)
 #define MAX_DEPTHS 4
 #define MAX_NBUF 256
 #define MAX_DEPTH 64
@@ -91,26 +93,6 @@ static struct {
 	.format = FMT_TABLE,
 };
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "bench_reuse[%d]: ", (int)getpid());
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
-#define SAN_OK(expr)                                                                      \
-	do {                                                                              \
-		int rc_ = (expr);                                                         \
-		if (rc_ < 0)                                                              \
-			die("%s:%d: %s: %s", __FILE__, __LINE__, #expr, san_strerror(rc_)); \
-	} while (0)
-
 static double now_s(void)
 {
 	struct timespec ts;
@@ -133,23 +115,12 @@ static void progress(const char *fmt, ...)
 	fflush(stderr);
 }
 
-static const char *size_str(size_t n, char *buf, size_t len)
-{
-	if (n >= (1u << 20) && n % (1u << 20) == 0)
-		snprintf(buf, len, "%zu MiB", n >> 20);
-	else if (n >= 1024 && n % 1024 == 0)
-		snprintf(buf, len, "%zu KiB", n >> 10);
-	else
-		snprintf(buf, len, "%zu B", n);
-	return buf;
-}
-
 static char *map_bytes(size_t len)
 {
 	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (p == MAP_FAILED)
-		die("mmap %zu bytes: %s", len, strerror(errno));
+		bench_die("mmap %zu bytes: %s", len, strerror(errno));
 	return p;
 }
 
@@ -192,7 +163,7 @@ static void target_wait(san_socket **s, int ctl, int drive)
 			int rc = san_poll(s[i], c, 8, 1);
 
 			if (rc < 0)
-				die("target san_poll: %s", san_strerror(rc));
+				bench_die("target san_poll: %s", san_strerror(rc));
 		}
 	}
 }
@@ -217,7 +188,7 @@ static int target_main(void *arg, int ctl)
 		snprintf(addr, sizeof(addr), "tcp:127.0.0.1:0");
 	SAN_OK(san_listen(p, addr, &l));
 	if (san_listener_addr(l, addr, sizeof(addr)) <= 0)
-		die("san_listener_addr failed");
+		bench_die("san_listener_addr failed");
 	san_test_ctl_send_str(ctl, addr);
 	for (int i = 0; i < 2; i++)
 		SAN_OK(san_accept(l, 10000, &s[i]));
@@ -242,8 +213,8 @@ static int target_main(void *arg, int ctl)
 			}
 			san_test_ctl_send(ctl, &rep, sizeof(rep));
 			if (rep.status)
-				die("san_register_rdma_memory %zu bytes: %s", winlen,
-				    san_strerror(rep.status));
+				bench_die("san_register_rdma_memory %zu bytes: %s", winlen,
+					  san_strerror(rep.status));
 		} else if (c.op == CMD_END) {
 			for (int i = 0; i < 2; i++) {
 				SAN_OK(san_deregister_rdma_memory(s[i], &rep.desc[i]));
@@ -329,13 +300,14 @@ static double measure(struct conn *c, int mode, char **bufs, unsigned nbuf, size
 			} else {
 				rc = san_register_memory(c->s, bufs[k], size, SAN_MEM_READ, &b.handle);
 				if (rc)
-					die("san_register_memory %zu bytes: %s", size, san_strerror(rc));
+					bench_die("san_register_memory %zu bytes: %s", size,
+					  san_strerror(rc));
 			}
 			inflight_h[ctx] = b.handle;
 			rc = san_rdma_write(c->s, &b, 1, &c->desc,
 					    (uint64_t)(posted % slots) * size, (void *)(uintptr_t)ctx);
 			if (rc)
-				die("san_rdma_write %zu bytes: %s", size, san_strerror(rc));
+				bench_die("san_rdma_write %zu bytes: %s", size, san_strerror(rc));
 			posted++;
 			if (++k == nbuf)
 				k = 0;
@@ -343,12 +315,12 @@ static double measure(struct conn *c, int mode, char **bufs, unsigned nbuf, size
 		int n = san_poll(c->s, comp, MAX_DEPTH, 100);
 
 		if (n < 0)
-			die("san_poll: %s", san_strerror(n));
+			bench_die("san_poll: %s", san_strerror(n));
 		if (n == 0) {
 			idle_ms += 100;
 			if (idle_ms >= STALL_MS)
-				die("stalled: no completion for %d s (%zu bytes, %s)", STALL_MS / 1000,
-				    size, mode_name[mode]);
+				bench_die("stalled: no completion for %d s (%zu bytes, %s)",
+					  STALL_MS / 1000, size, mode_name[mode]);
 			continue;
 		}
 		idle_ms = 0;
@@ -356,9 +328,10 @@ static double measure(struct conn *c, int mode, char **bufs, unsigned nbuf, size
 			unsigned ctx = (unsigned)(uintptr_t)comp[i].ctx;
 
 			if (comp[i].op != SAN_OP_RDMA_WRITE || comp[i].status || comp[i].bytes != size)
-				die("completion: op %d status %d (%s) bytes %zu, want a write of %zu",
-				    comp[i].op, comp[i].status, san_strerror(comp[i].status),
-				    comp[i].bytes, size);
+				bench_die("completion: op %d status %d (%s) bytes %zu, "
+					  "want a write of %zu",
+					  comp[i].op, comp[i].status, san_strerror(comp[i].status),
+					  comp[i].bytes, size);
 			if (mode != M_LIMIT)
 				SAN_OK(san_deregister_memory(c->s, inflight_h[ctx]));
 			free_ctx[nfree++] = ctx;
@@ -366,19 +339,6 @@ static double measure(struct conn *c, int mode, char **bufs, unsigned nbuf, size
 		}
 	}
 	return now_s() - t0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static uint64_t pins(san_provider *p)
@@ -417,7 +377,7 @@ static void run_cell(struct init *in, struct cell *cl, char **bufs)
 	long count = o.iters;
 	char sz[32];
 
-	size_str(cl->size, sz, sizeof(sz));
+	bench_size_str(cl->size, sz, sizeof(sz));
 	/* Warm-up of all three (the cache's first miss, TCP windows, page
 	 * tables); the limit's also calibrates the count. */
 	for (int m = 0; m < NMODES; m++) {
@@ -457,8 +417,8 @@ static void run_cell(struct init *in, struct cell *cl, char **bufs)
 		 * machine cancels, bursts do not). */
 		for (int r = 0; r < o.rounds; r++)
 			rr[r] = t[M_LIMIT][r] / t[m][r];
-		cl->paired[m] = median(rr, o.rounds);
-		cl->us[m] = median(t[m], o.rounds) * 1e6 / (double)count;
+		cl->paired[m] = bench_median(rr, o.rounds);
+		cl->us[m] = bench_median(t[m], o.rounds) * 1e6 / (double)count;
 		cl->pins_per_op[m] = (double)pn[m] / ((double)count * o.rounds);
 	}
 	for (int m = 0; m < NMODES; m++)
@@ -495,7 +455,7 @@ static void run(void)
 		san_test_ctl_send(in.ctl, &c, sizeof(c));
 		san_test_ctl_recv(in.ctl, &rep, sizeof(rep));
 		if (rep.status)
-			die("target window: %s", san_strerror(rep.status));
+			bench_die("target window: %s", san_strerror(rep.status));
 		in.slots = rep.slots;
 		in.on.desc = rep.desc[0];
 		in.off.desc = rep.desc[1];
@@ -592,35 +552,20 @@ static void print_results(void)
 		double on = c->ratio[M_ON], off = c->ratio[M_OFF];
 
 		printf("%-7s %4u %5u %6ld | %9.2f %9.2f %9.2f | %10.0f %8.0f %8.0f | %7.3f %7.3f %6s\n",
-		       size_str(c->size, sz, sizeof(sz)), c->nbuf, c->depth, c->iters,
+		       bench_size_str(c->size, sz, sizeof(sz)), c->nbuf, c->depth, c->iters,
 		       c->us[M_LIMIT], c->us[M_ON], c->us[M_OFF], mbps(c->size, c->us[M_LIMIT]),
 		       mbps(c->size, c->us[M_ON]), mbps(c->size, c->us[M_OFF]), on, off,
 		       on >= TARGET_RATIO ? "yes" : "NO");
 	}
 	printf("pins per operation while timed (cache on / cache off):");
 	for (int i = 0; i < ncells; i++)
-		printf("%s %s x%u d%u %.3f/%.3f", i ? "," : "", size_str(cells[i].size, sz, sizeof(sz)),
-		       cells[i].nbuf, cells[i].depth, cells[i].pins_per_op[M_ON],
-		       cells[i].pins_per_op[M_OFF]);
+		printf("%s %s x%u d%u %.3f/%.3f", i ? "," : "",
+		       bench_size_str(cells[i].size, sz, sizeof(sz)), cells[i].nbuf,
+		       cells[i].depth, cells[i].pins_per_op[M_ON], cells[i].pins_per_op[M_OFF]);
 	printf("\n");
 }
 
 /* ==== options ==== */
-
-static size_t parse_size(const char *s)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 0);
-
-	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	default: break;
-	}
-	if (*end || !v || v > (64u << 20))
-		die("bad size '%s' (1 B .. 64 MiB)", s);
-	return (size_t)v;
-}
 
 static void usage(FILE *f)
 {
@@ -656,8 +601,8 @@ static void parse_args(int argc, char **argv)
 			o.nsizes = 0;
 			for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 				if (o.nsizes == MAX_SIZES)
-					die("at most %d sizes", MAX_SIZES);
-				o.sizes[o.nsizes++] = parse_size(tok);
+					bench_die("at most %d sizes", MAX_SIZES);
+				o.sizes[o.nsizes++] = bench_size_arg(tok, MAX_SIZE);
 			}
 			free(list);
 			break;
@@ -670,7 +615,8 @@ static void parse_args(int argc, char **argv)
 				unsigned long d = strtoul(tok, NULL, 0);
 
 				if (o.ndepths == MAX_DEPTHS || d < 1 || d > MAX_DEPTH)
-					die("bad --depth (at most %d values, 1..%d)", MAX_DEPTHS, MAX_DEPTH);
+					bench_die("bad --depth (at most %d values, 1..%d)", MAX_DEPTHS,
+						  MAX_DEPTH);
 				o.depths[o.ndepths++] = (unsigned)d;
 			}
 			free(list);
@@ -679,18 +625,18 @@ static void parse_args(int argc, char **argv)
 		case 'b':
 			o.nbuf = (unsigned)strtoul(optarg, NULL, 0);
 			if (o.nbuf < 1 || o.nbuf > MAX_NBUF)
-				die("bad --buffers (1..%d)", MAX_NBUF);
+				bench_die("bad --buffers (1..%d)", MAX_NBUF);
 			break;
 		case 't': o.seconds = strtod(optarg, NULL); break;
 		case 'r':
 			o.rounds = atoi(optarg);
 			if (o.rounds < 1 || o.rounds > MAX_ROUNDS)
-				die("bad --rounds (1..%d)", MAX_ROUNDS);
+				bench_die("bad --rounds (1..%d)", MAX_ROUNDS);
 			break;
 		case 'n': o.iters = strtol(optarg, NULL, 0); break;
 		case 'T':
 			if (strcmp(optarg, "tcp") && strcmp(optarg, "unix"))
-				die("bad --transport '%s' (tcp or unix)", optarg);
+				bench_die("bad --transport '%s' (tcp or unix)", optarg);
 			o.transport = optarg;
 			break;
 		case 'f':
@@ -701,14 +647,14 @@ static void parse_args(int argc, char **argv)
 			else if (!strcmp(optarg, "json"))
 				o.format = FMT_JSON;
 			else
-				die("bad --format '%s' (table, csv or json)", optarg);
+				bench_die("bad --format '%s' (table, csv or json)", optarg);
 			break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
 	}
 	if (o.seconds <= 0 || o.iters < 0)
-		die("bad --seconds / --iters");
+		bench_die("bad --seconds / --iters");
 }
 
 int main(int argc, char **argv)

@@ -29,6 +29,8 @@
 #include <san.h>
 #include <san/stream.h>
 
+#include "bench.h"
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -422,40 +424,11 @@ static struct result run(enum sys s, bool bw, size_t size)
 
 /* ---- options and output ---- */
 
-static int parse_size(const char *s, size_t *out)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 10);
-
-	if (end == s)
-		return -1;
-	switch (*end) {
-	case 'K': case 'k': v <<= 10; end++; break;
-	case 'M': case 'm': v <<= 20; end++; break;
-	case 'G': case 'g': v <<= 30; end++; break;
-	}
-	if (*end || !v)
-		return -1;
-	*out = (size_t)v;
-	return 0;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bench_stream [--sizes 64K,1M] [--bytes 512M] [--lat-iters N] [--quick]\n"
 		   "                    [--systems stream-tcp,stream-local,stream-unix,stream-copy,tcp,unix,tcp-spin]\n"
 		   "                    [--format table|csv|json]\n");
-}
-
-static const char *hsize(size_t n, char *b)
-{
-	if (n >= (1 << 20) && !(n % (1 << 20)))
-		sprintf(b, "%zu MiB", n >> 20);
-	else if (n >= 1024 && !(n % 1024))
-		sprintf(b, "%zu KiB", n >> 10);
-	else
-		sprintf(b, "%zu B", n);
-	return b;
 }
 
 int main(int argc, char **argv)
@@ -474,17 +447,18 @@ int main(int argc, char **argv)
 			char *dup = strdup(v), *tok, *save;
 
 			nsizes = 0;
-			for (tok = strtok_r(dup, ",", &save); tok && nsizes < MAXSZ; tok = strtok_r(NULL, ",", &save))
-				if (parse_size(tok, &sizes[nsizes++]))
+			for (tok = strtok_r(dup, ",", &save); tok && nsizes < MAXSZ; tok = strtok_r(NULL, ",", &save)) {
+				uint64_t x;
+
+				if (bench_parse_size(tok, SIZE_MAX, &x))
 					die("bad size", -EINVAL);
+				sizes[nsizes++] = x;
+			}
 			free(dup);
 			i++;
 		} else if (!strcmp(a, "--bytes") && v) {
-			size_t b;
-
-			if (parse_size(v, &b))
+			if (bench_parse_size(v, SIZE_MAX, &budget))
 				die("bad --bytes", -EINVAL);
-			budget = b;
 			i++;
 		} else if (!strcmp(a, "--lat-iters") && v) {
 			lat_iters = (unsigned)atoi(v);
@@ -525,7 +499,8 @@ int main(int argc, char **argv)
 	for (int z = 0; z < nsizes; z++)
 		for (int k = 0; k < NSYS; k++)
 			if (want[k] && k != S_TCP_SPIN) {
-				fprintf(stderr, "bw %s %s\n", sys_name[k], hsize(sizes[z], hs));
+				fprintf(stderr, "bw %s %s\n", sys_name[k],
+					bench_size_str(sizes[z], hs, sizeof(hs)));
 				bwr[k][z] = run((enum sys)k, true, sizes[z]);
 			}
 	for (int k = 0; k < NSYS; k++)
@@ -571,7 +546,7 @@ int main(int argc, char **argv)
 	printf("Streaming bandwidth, MB/s (10^6 B/s), %llu MiB per size\n%-14s",
 	       (unsigned long long)(budget >> 20), "");
 	for (int z = 0; z < nsizes; z++)
-		printf("%12s", hsize(sizes[z], hs));
+		printf("%12s", bench_size_str(sizes[z], hs, sizeof(hs)));
 	printf("\n");
 	for (int k = 0; k < NSYS; k++) {
 		if (!want[k] || k == S_TCP_SPIN)
@@ -592,18 +567,20 @@ int main(int argc, char **argv)
 			       lat[k].ok ? "" : "  (failed)");
 	printf("\nRatios and targets (issue 6)\n");
 	for (int z = 0; z < nsizes; z++) {
+		const char *zs = bench_size_str(sizes[z], hs, sizeof(hs));
+
 		if (bwr[S_TCP][z].ok && bwr[S_STREAM_TCP][z].ok)
 			printf("  %-8s stream-tcp   / tcp  %5.2fx  (target >= 1.0 for large transfers)\n",
-			       hsize(sizes[z], hs), bwr[S_STREAM_TCP][z].mb_s / bwr[S_TCP][z].mb_s);
+			       zs, bwr[S_STREAM_TCP][z].mb_s / bwr[S_TCP][z].mb_s);
 		if (bwr[S_TCP][z].ok && bwr[S_STREAM_LOCAL][z].ok)
-			printf("  %-8s stream-local / tcp  %5.2fx  (target >= 1.5)\n", hsize(sizes[z], hs),
+			printf("  %-8s stream-local / tcp  %5.2fx  (target >= 1.5)\n", zs,
 			       bwr[S_STREAM_LOCAL][z].mb_s / bwr[S_TCP][z].mb_s);
 		if (bwr[S_UNIX][z].ok && bwr[S_STREAM_LOCAL][z].ok)
-			printf("  %-8s stream-local / unix %5.2fx\n", hsize(sizes[z], hs),
+			printf("  %-8s stream-local / unix %5.2fx\n", zs,
 			       bwr[S_STREAM_LOCAL][z].mb_s / bwr[S_UNIX][z].mb_s);
 		if (bwr[S_TCP][z].ok && bwr[S_STREAM_UNIX][z].ok)
 			printf("  %-8s stream-unix  / tcp  %5.2fx  (the move without the rings)\n",
-			       hsize(sizes[z], hs), bwr[S_STREAM_UNIX][z].mb_s / bwr[S_TCP][z].mb_s);
+			       zs, bwr[S_STREAM_UNIX][z].mb_s / bwr[S_TCP][z].mb_s);
 	}
 	for (int k = S_STREAM_TCP; k <= S_STREAM_COPY; k++) {
 		if (!lat[k].ok)

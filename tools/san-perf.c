@@ -58,6 +58,8 @@
  */
 #include <san.h>
 
+#include "../bench/bench.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -197,34 +199,14 @@ static void usage_error(const char *fmt, ...)
 	exit(2);
 }
 
-/* A libsan call that must succeed. */
+/* A libsan call that must succeed; bench.h's would not stop the server. */
+#undef SAN_OK
 #define SAN_OK(expr)                                                                      \
 	do {                                                                              \
 		int rc_ = (expr);                                                         \
 		if (rc_ < 0)                                                              \
 			die("%s: %s", #expr, san_strerror(rc_));                          \
 	} while (0)
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static const char *size_str(uint64_t n, char *buf, size_t len)
-{
-	if (n >= (1u << 30) && n % (1u << 30) == 0)
-		snprintf(buf, len, "%" PRIu64 " GiB", n >> 30);
-	else if (n >= (1u << 20) && n % (1u << 20) == 0)
-		snprintf(buf, len, "%" PRIu64 " MiB", n >> 20);
-	else if (n >= 1024 && n % 1024 == 0)
-		snprintf(buf, len, "%" PRIu64 " KiB", n >> 10);
-	else
-		snprintf(buf, len, "%" PRIu64 " B", n);
-	return buf;
-}
 
 /* Progress on stderr: a spinner line (\r) while a step runs if stderr is a
  * terminal, else one line per finished step; nothing with --quiet. */
@@ -250,7 +232,7 @@ static void progress_tick(const char *phase, uint64_t done)
 
 	if (opt.quiet || !prog.tty)
 		return;
-	t = now_ns();
+	t = bench_now_ns();
 	if (t - prog.last_ns < 100000000ull)
 		return;
 	prog.last_ns = t;
@@ -566,7 +548,7 @@ static int pump(struct conn *c, int timeout_ms)
 		}
 	}
 	if (n)
-		c->idle_since = now_ns();
+		c->idle_since = bench_now_ns();
 	return n;
 }
 
@@ -576,14 +558,14 @@ static void pump_wait(struct conn *c, int stall)
 {
 	if (pump(c, 100) > 0)
 		return;
-	if (stall && now_ns() - c->idle_since > STALL_NS)
+	if (stall && bench_now_ns() - c->idle_since > STALL_NS)
 		die("stalled: no completion for %llu s waiting on the %s",
 		    STALL_NS / 1000000000ull, c->peer);
 }
 
 #define WAIT_UNTIL(c, cond, stall)                                                        \
 	do {                                                                              \
-		(c)->idle_since = now_ns();                                               \
+		(c)->idle_since = bench_now_ns();                                         \
 		while (!(cond))                                                           \
 			pump_wait((c), (stall));                                          \
 	} while (0)
@@ -598,12 +580,13 @@ static void pump_wait(struct conn *c, int stall)
 #define SPIN_UNTIL(c, cond)                                                               \
 	do {                                                                              \
 		unsigned spins_ = 0;                                                      \
-		(c)->idle_since = now_ns();                                               \
+		(c)->idle_since = bench_now_ns();                                         \
 		while (!(cond)) {                                                         \
 			pump((c), 0);                                                     \
 			if (++spins_ % 64 == 0)                                           \
 				sched_yield();                                            \
-			if (spins_ % 4096 == 0 && now_ns() - (c)->idle_since > STALL_NS)   \
+			if (spins_ % 4096 == 0 &&                                         \
+			    bench_now_ns() - (c)->idle_since > STALL_NS)                  \
 				die("stalled: no completion for %llu s waiting on the %s", \
 				    STALL_NS / 1000000000ull, (c)->peer);                 \
 		}                                                                         \
@@ -674,7 +657,7 @@ static void send_error(struct conn *c, const char *text)
 	struct ctl_msg m = { .magic = PERF_MAGIC, .version = PERF_VERSION, .type = M_ERROR };
 	struct san_buf b = { c->ctl, sizeof(m), c->hctl };
 	struct san_completion cq[16];
-	uint64_t t0 = now_ns();
+	uint64_t t0 = bench_now_ns();
 
 	if (!c->s || c->tx_busy)
 		return;
@@ -687,7 +670,7 @@ static void send_error(struct conn *c, const char *text)
 	memcpy(c->ctl, &m, sizeof(m));
 	if (san_send(c->s, &b, 1, CTX(CX_CTL_TX, 0)))
 		return;
-	while (now_ns() - t0 < 1000000000ull) {
+	while (bench_now_ns() - t0 < 1000000000ull) {
 		int n = san_poll(c->s, cq, 16, 50);
 
 		if (n < 0)
@@ -1009,7 +992,7 @@ static uint64_t bw_phase(struct conn *c, struct step *st, uint64_t first, uint64
 	c->arg = b;
 	if (b->op == SAN_OP_SEND)
 		ctl_post_recv(c); /* for DONE */
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	c->idle_since = t0;
 	while (b->done < count) {
 		while (posted < count && b->nfree) {
@@ -1052,7 +1035,7 @@ static uint64_t bw_phase(struct conn *c, struct step *st, uint64_t first, uint64
 
 		ctl_wait(c, M_DONE, 1, &m);
 	}
-	t1 = now_ns();
+	t1 = bench_now_ns();
 	c->on_data = NULL;
 	free(b);
 	return t1 - t0;
@@ -1087,7 +1070,7 @@ static uint64_t lat_phase(struct conn *c, struct step *st, uint64_t first, uint6
 			  int record, const char *phase)
 {
 	struct lat l = { .st = st };
-	uint64_t t0 = now_ns(), ta = t0;
+	uint64_t t0 = bench_now_ns(), ta = t0;
 	int wlat = st->test == T_RDMA_WRITE_LAT;
 
 	c->on_data = lat_done;
@@ -1125,7 +1108,7 @@ static uint64_t lat_phase(struct conn *c, struct step *st, uint64_t first, uint6
 			SPIN_UNTIL(c, l.got_send && l.got_recv);
 		SAN_OK(san_deregister_memory(c->s, h));
 		bufset_give(&st->bs, buf);
-		tb = now_ns();
+		tb = bench_now_ns();
 		if (record)
 			hist_add(tb - ta);
 		ta = tb;
@@ -1133,7 +1116,7 @@ static uint64_t lat_phase(struct conn *c, struct step *st, uint64_t first, uint6
 			progress_tick(phase, j);
 	}
 	c->on_data = NULL;
-	return now_ns() - t0;
+	return bench_now_ns() - t0;
 }
 
 /* -- registration cost -- */
@@ -1147,9 +1130,9 @@ static void measure_clock(void)
 	int n = (int)(sizeof(d) / sizeof(d[0]));
 
 	for (int i = 0; i < n; i++) {
-		uint64_t a = now_ns();
+		uint64_t a = bench_now_ns();
 
-		d[i] = now_ns() - a;
+		d[i] = bench_now_ns() - a;
 	}
 	for (int i = 1; i < n; i++) /* insertion sort: small and once */
 		for (int j = i; j > 0 && d[j - 1] > d[j]; j--) {
@@ -1174,11 +1157,11 @@ static uint64_t reg_phase(struct conn *c, struct bufset *bs, uint64_t size, uint
 		san_handle h;
 		int rc;
 
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		rc = san_register_memory(c->s, buf, size, SAN_MEM_READ, &h);
 		if (!rc)
 			rc = san_deregister_memory(c->s, h);
-		t1 = now_ns();
+		t1 = bench_now_ns();
 		if (rc)
 			die("reg %" PRIu64 " bytes: %s", size, san_strerror(rc));
 		bufset_give(bs, buf);
@@ -1201,20 +1184,20 @@ static void run_reg(struct client *cl, uint64_t size, int cache_on, struct row *
 	uint64_t w, n, t, wt = 0, first = 0, tw0;
 	char sz[32], label[96];
 
-	snprintf(label, sizeof(label), "reg %s cache %s", size_str(size, sz, sizeof(sz)),
+	snprintf(label, sizeof(label), "reg %s cache %s", bench_size_str(size, sz, sizeof(sz)),
 		 cache_on ? "on" : "off");
 	progress_begin(label);
 	bufset_init(&bs, size, 1, seed_of(T_REG, size), last_seed_of(seed_of(T_REG, size)));
 	/* Warm-up; with the automatic warm-up and no --iters, grown until it
 	 * took 20 ms, so that the calibration has something to go by. */
 	w = warmup_for(K_REG, size);
-	tw0 = now_ns();
+	tw0 = bench_now_ns();
 	for (uint64_t batch = w; batch;) {
 		prog.base = 0;
 		prog.total = batch;
 		reg_phase(c, &bs, size, first, batch, 0, "warm-up");
 		first += batch;
-		wt = now_ns() - tw0;
+		wt = bench_now_ns() - tw0;
 		if (opt.warmup >= 0 || opt.iters || wt >= 20000000ull || first >= 10000000)
 			break;
 		batch = first;
@@ -1264,7 +1247,7 @@ static void run_step(struct client *cl, int test, uint64_t size, struct row *r)
 
 	if (!st)
 		die("out of memory");
-	snprintf(label, sizeof(label), "%s %s", ti->name, size_str(size, sz, sizeof(sz)));
+	snprintf(label, sizeof(label), "%s %s", ti->name, bench_size_str(size, sz, sizeof(sz)));
 	progress_begin(label);
 	st->test = test;
 	st->size = size;
@@ -1543,7 +1526,7 @@ static void srv_recv_phase(struct srv *sv, uint64_t count)
 	struct ctl_msg m = { .type = M_DONE };
 
 	sv->rdone = 0;
-	c->idle_since = now_ns();
+	c->idle_since = bench_now_ns();
 	while (sv->rdone < count) {
 		while (posted < count && posted - sv->rdone < sv->slots) {
 			uint64_t k = sv->next + posted;
@@ -2011,8 +1994,8 @@ static void print_results(const struct client *cl)
 		fmt_lat(p50, sizeof(p50), r->lat_p50);
 		fmt_lat(p99, sizeof(p99), r->lat_p99);
 		printf("%-15s %8s %10" PRIu64 " %10s %9s %9s %9s %9s %8.2f %5s %5s\n",
-		       tests[r->test].name, size_str(r->size, sz, sizeof(sz)), r->iters, mb, ops,
-		       a, p50, p99, r->pins_per_op, r->cache_on ? "on" : "off",
+		       tests[r->test].name, bench_size_str(r->size, sz, sizeof(sz)), r->iters, mb,
+		       ops, a, p50, p99, r->pins_per_op, r->cache_on ? "on" : "off",
 		       r->test == T_REG ? "-" : r->bad ? "BAD" : "ok");
 		any_bw |= tests[r->test].kind == K_BW;
 		any_lat |= tests[r->test].kind == K_LAT;
@@ -2043,33 +2026,6 @@ static void print_results(const struct client *cl)
 
 /* ==== options ==== */
 
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
-	switch (*end) {
-	case 'k': case 'K': if (v > (1ull << 54)) return -1; v <<= 10; end++; break;
-	case 'm': case 'M': if (v > (1ull << 44)) return -1; v <<= 20; end++; break;
-	case 'g': case 'G': if (v > (1ull << 34)) return -1; v <<= 30; end++; break;
-	default: break;
-	}
-	if (*end == 'i' || *end == 'I')
-		end++;
-	if (*end == 'b' || *end == 'B')
-		end++;
-	if (*end || v == 0 || v > MAX_SIZE)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static void add_size(uint64_t v)
 {
 	if (opt.nsizes == MAX_SIZES)
@@ -2089,14 +2045,15 @@ static void parse_sizes(const char *arg)
 		uint64_t a, b;
 
 		if (!colon) {
-			if (parse_size(tok, &a))
+			if (bench_parse_size(tok, MAX_SIZE, &a))
 				usage_error("bad size '%s' in --sizes (1 B .. 1 GiB, K/M/G suffixes)",
 					    tok);
 			add_size(a);
 			continue;
 		}
 		*colon = 0;
-		if (parse_size(tok, &a) || parse_size(colon + 1, &b) || a > b)
+		if (bench_parse_size(tok, MAX_SIZE, &a) ||
+		    bench_parse_size(colon + 1, MAX_SIZE, &b) || a > b)
 			usage_error("bad range '%s:%s' in --sizes (A:B, 1 B <= A <= B <= 1 GiB)", tok,
 				    colon + 1);
 		while (a & (a - 1)) /* up to a power of two */
