@@ -240,9 +240,9 @@ const char *san_strerror(int err);
  * A completion that arrives after that signals it again; one that arrives
  * between the read and the drain leaves a spurious wake-up, never a lost
  * one. Reaping fewer than all completions does not signal again.
- * A connection failure is seen through the completions of outstanding
- * operations (they complete with -ECONNRESET): keep a receive posted to be
- * told of it. Completions arrive while the application sleeps only if the
+ * A connection failure (or the peer closing) signals it too, also with
+ * nothing outstanding: outstanding operations complete with -ECONNRESET,
+ * and with none left san_poll returns -ECONNRESET. Completions arrive while the application sleeps only if the
  * provider has its progress thread (SAN_PROGRESS_THREAD=1, the default).
  * A thread asleep in epoll_wait/poll may see EINTR: the kernel runs
  * io_uring work that this thread queued (the NIC submits from whichever

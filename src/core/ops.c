@@ -233,7 +233,9 @@ int san_socket_event_fd(san_socket *s)
 			fd = -errno;
 		} else {
 			s->efd = fd;
-			if (s->cq_count) /* completions already wait */
+			/* Completions already wait, or the connection is
+			 * already gone (san_poll will say so). */
+			if (s->cq_count || p->nic_ops->ep_state(s->ep) != SAN_NIC_EP_OPEN)
 				eventfd_write(fd, 1);
 		}
 	}

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 /* Progress thread, every ~100 ms: pages of memory the application freed
@@ -134,6 +135,17 @@ void san_listener_close(san_listener *l)
 	free(l);
 }
 
+/* Engine lock held: the connection failed or the peer closed it. An
+ * application waiting on the event fd must learn it even with nothing
+ * outstanding (san_poll then returns -ECONNRESET). */
+static void socket_down(void *arg)
+{
+	san_socket *s = arg;
+
+	if (s->efd >= 0 && !s->closing)
+		eventfd_write(s->efd, 1);
+}
+
 static int socket_new(san_provider *p, struct san_nic_ep *ep, san_socket **s_out)
 {
 	san_socket *s = aligned_alloc(_Alignof(san_socket), sizeof(*s));
@@ -155,6 +167,11 @@ static int socket_new(san_provider *p, struct san_nic_ep *ep, san_socket **s_out
 	s->efd = -1; /* issue 6: san_socket_event_fd */
 	s->ep = ep;
 	s->ep_state = p->nic_ops->ep_state_ptr(ep);
+	if (p->nic_ops->ep_set_notify) {
+		p->nic_ops->lock(p->nic);
+		p->nic_ops->ep_set_notify(ep, socket_down, s);
+		p->nic_ops->unlock(p->nic);
+	}
 	s->inv_busy = san__mem_inv_busy(p);
 	s->tag = san__mem_socket_opened(p);
 	pthread_mutex_lock(&p->ctl_lock);

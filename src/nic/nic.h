@@ -101,6 +101,10 @@ struct san_nic_ops {
 	 * registration hit path): valid until ep_close. */
 	const _Atomic int *(*ep_state_ptr)(struct san_nic_ep *ep);
 	uint64_t (*ep_nonce)(struct san_nic_ep *ep);
+	/* Lock held. fn(arg) is called, with the lock held, when ep leaves the
+	 * OPEN state on its own (the peer closed or the connection failed),
+	 * also with nothing outstanding; not by ep_close. Optional (NULL). */
+	void (*ep_set_notify)(struct san_nic_ep *ep, void (*fn)(void *arg), void *arg);
 
 	/* Lock held. Exposes [addr, addr+len) inside mr to the peer of ep with
 	 * rights SAN_MEM_*; returns a fresh random key. key_revoke: the peer's

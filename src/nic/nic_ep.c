@@ -793,6 +793,8 @@ static void ep_fail(struct uring_ep *ep, int err)
 	ep->fail_status = -ECONNRESET;
 	ep_shutdown(ep);
 	maybe_reap(ep);
+	if (ep->notify_fn)
+		ep->notify_fn(ep->notify_arg);
 }
 
 struct uring_ep *san__uring_ep_new(struct uring_nic *nic, int fd, uint64_t nonce,
@@ -866,6 +868,12 @@ const _Atomic int *san__uring_ep_state_ptr(struct san_nic_ep *e)
 uint64_t san__uring_ep_nonce(struct san_nic_ep *e)
 {
 	return EP(e)->nonce;
+}
+
+void san__uring_ep_set_notify(struct san_nic_ep *e, void (*fn)(void *), void *arg)
+{
+	EP(e)->notify_fn = fn;
+	EP(e)->notify_arg = arg;
 }
 
 int san__uring_post(struct san_nic_ep *e, struct san_nic_op *op)

@@ -393,6 +393,7 @@ const struct san_nic_ops san__nic_uring_ops = {
 	.ep_state = san__uring_ep_state,
 	.ep_state_ptr = san__uring_ep_state_ptr,
 	.ep_nonce = san__uring_ep_nonce,
+	.ep_set_notify = san__uring_ep_set_notify,
 	.key_add = san__uring_key_add,
 	.key_revoke = san__uring_key_revoke,
 	.post = san__uring_post,

@@ -127,6 +127,8 @@ struct uring_ep {
 	 * without it by registration (a stale read is harmless). */
 	_Atomic int state;
 	int fail_status;              /* what outstanding ops complete with */
+	void (*notify_fn)(void *);    /* lock: told when the ep fails (ep_set_notify) */
+	void *notify_arg;
 	uint64_t nonce, peer_max_msg, next_id;
 
 	/* transmit: a queue of frames and a cursor into it */
@@ -203,6 +205,7 @@ void san__uring_ep_close(struct san_nic_ep *e);
 int san__uring_ep_state(struct san_nic_ep *e);
 const _Atomic int *san__uring_ep_state_ptr(struct san_nic_ep *e);
 uint64_t san__uring_ep_nonce(struct san_nic_ep *e);
+void san__uring_ep_set_notify(struct san_nic_ep *e, void (*fn)(void *), void *arg);
 int san__uring_key_add(struct san_nic_ep *e, struct san_nic_mr *mr, uintptr_t addr, size_t len,
 		       int rights, uint64_t *key_out);
 int san__uring_key_revoke(struct san_nic_ep *e, uint64_t key);
