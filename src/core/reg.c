@@ -213,23 +213,27 @@ static inline bool reg_fresh(const san_socket *s, struct san_reg *r)
 	return true;
 }
 
-/* The fast path: takes back the registration of this very buffer that the
- * socket parked at its deregistration. reg_lock held. Returns it, or NULL;
- * a parked entry that is no longer usable goes to *drop. */
-static struct san_reg *unpark(san_socket *s, void *buf, size_t len, int flags,
-			      struct san_reg **drop)
+/* Takes back the registration of this very buffer that the socket parked
+ * at its deregistration. reg_lock held. Returns it, or NULL; a parked entry
+ * that is no longer usable goes to *drop, or stays where it is when drop is
+ * NULL (the hit path: the slow path will find it and drop it). */
+static inline struct san_reg *unpark(san_socket *s, void *buf, size_t len, int flags,
+				     struct san_reg **drop)
 {
 	unsigned i = park_slot((uintptr_t)buf, len, flags);
 	struct san_reg *r = s->parked[i];
 
 	if (!r || r->addr != (uintptr_t)buf || r->len != len || r->flags != flags)
 		return NULL;
-	s->parked[i] = NULL;
 	if (!reg_fresh(s, r)) {
-		park_evict(s, r);
-		*drop = r;
+		if (drop) {
+			s->parked[i] = NULL;
+			park_evict(s, r);
+			*drop = r;
+		}
 		return NULL;
 	}
+	s->parked[i] = NULL;
 	r->parked = false;
 	atomic_store_explicit(&s->park_hits,
 			      atomic_load_explicit(&s->park_hits, memory_order_relaxed) + 1,
@@ -237,7 +241,8 @@ static struct san_reg *unpark(san_socket *s, void *buf, size_t len, int flags,
 	return r;
 }
 
-/* The miss (or a parked entry gone stale): the cache's path. */
+/* The miss, another thread, or a parked entry gone stale: the cache's
+ * path (it looks in the park again, under the lock). */
 static __attribute__((noinline)) int register_slow(san_socket *s, void *buf, size_t len,
 						  int flags, san_handle *h_out)
 {
@@ -249,16 +254,15 @@ static __attribute__((noinline)) int register_slow(san_socket *s, void *buf, siz
 	fast = san__bias_lock(&s->reg_lock);
 	rc = sock_state(s);
 	r = rc ? NULL : unpark(s, buf, len, flags, &drop);
-	if (r) {
+	if (r)
 		*h_out = r->handle;
-		san__bias_unlock(&s->reg_lock, fast);
-		return 0;
-	}
 	san__bias_unlock(&s->reg_lock, fast);
-	if (drop)
-		reg_drop(p, drop);
+	if (r)
+		return 0;
 	if (rc)
 		return rc;
+	if (drop)
+		reg_drop(p, drop);
 	/* Let go of parked registrations whose memory was released, so their
 	 * pages do not stay pinned: only when an invalidation happened since
 	 * the last sweep (a sweep visits every socket). */
@@ -284,10 +288,9 @@ static __attribute__((noinline)) int register_slow(san_socket *s, void *buf, siz
 }
 
 /* The hit path: the thread that holds the socket's bias takes back the
- * parked registration of this very buffer when nothing changed its
- * mapping. Everything else (another thread, a miss, a stale entry) goes to
- * register_slow, which looks again under the lock. No call on this path,
- * so it needs no stack frame. */
+ * parked registration of this very buffer (unpark). Everything else
+ * (another thread, a miss, a stale entry) goes to register_slow. No call
+ * on this path but that tail call, so it needs no stack frame. */
 int san_register_memory(san_socket *s, void *buf, size_t len, int flags, san_handle *h_out)
 {
 	int rc = check_args(s, buf, len, flags);
@@ -297,41 +300,47 @@ int san_register_memory(san_socket *s, void *buf, size_t len, int flags, san_han
 	if (!h_out)
 		return -EINVAL;
 	if (san__bias_try_fast(&s->reg_lock)) {
-		unsigned i = park_slot((uintptr_t)buf, len, flags);
-		struct san_reg *r = s->parked[i];
+		struct san_reg *r = sock_state(s) ? NULL : unpark(s, buf, len, flags, NULL);
 
-		if (!sock_state(s) && r && r->addr == (uintptr_t)buf && r->len == len &&
-		    r->flags == flags && reg_fresh(s, r)) {
-			s->parked[i] = NULL;
-			r->parked = false;
-			atomic_store_explicit(&s->park_hits,
-					      atomic_load_explicit(&s->park_hits, memory_order_relaxed) + 1,
-					      memory_order_relaxed); /* one writer: reg_lock */
+		if (r)
 			*h_out = r->handle;
-			san__bias_unlock(&s->reg_lock, true);
-			return 0;
-		}
 		san__bias_unlock(&s->reg_lock, true);
+		if (r)
+			return 0;
 	}
 	return register_slow(s, buf, len, flags, h_out);
+}
+
+/* reg_lock held: the local registration that handle h names and that may
+ * be deregistered now, or NULL with *rc = -EINVAL (no such handle) or
+ * -EBUSY (operations in flight use it). */
+static inline struct san_reg *dereg_target(san_socket *s, san_handle h, int *rc)
+{
+	struct san_reg *r = find_handle(s, h);
+
+	if (!r || r->kind != REG_LOCAL) {
+		*rc = -EINVAL;
+		return NULL;
+	}
+	/* inuse only grows under reg_lock (posting), so 0 here stays 0. */
+	if (atomic_load_explicit(&r->inuse, memory_order_acquire)) {
+		*rc = -EBUSY;
+		return NULL;
+	}
+	return r;
 }
 
 static __attribute__((noinline)) int deregister_slow(san_socket *s, san_handle h)
 {
 	bool fast;
 	struct san_reg *r, *drop;
-	san_provider *p = s->p;
+	int rc = 0;
 
 	fast = san__bias_lock(&s->reg_lock);
-	r = find_handle(s, h);
-	if (!r || r->kind != REG_LOCAL) {
+	r = dereg_target(s, h, &rc);
+	if (!r) {
 		san__bias_unlock(&s->reg_lock, fast);
-		return -EINVAL;
-	}
-	/* inuse only grows under reg_lock (posting), so 0 here stays 0. */
-	if (atomic_load_explicit(&r->inuse, memory_order_acquire)) {
-		san__bias_unlock(&s->reg_lock, fast);
-		return -EBUSY;
+		return rc;
 	}
 	handle_retire(s, r);
 	drop = r;
@@ -349,7 +358,7 @@ static __attribute__((noinline)) int deregister_slow(san_socket *s, san_handle h
 		park_evict(s, drop);
 	san__bias_unlock(&s->reg_lock, fast);
 	if (drop)
-		reg_drop(p, drop);
+		reg_drop(s->p, drop);
 	return 0;
 }
 
@@ -361,11 +370,10 @@ int san_deregister_memory(san_socket *s, san_handle h)
 	if (!s)
 		return -EINVAL;
 	if (san__bias_try_fast(&s->reg_lock)) {
-		struct san_reg *r = find_handle(s, h);
+		int rc = 0;
+		struct san_reg *r = dereg_target(s, h, &rc);
 
-		if (r && r->kind == REG_LOCAL &&
-		    !atomic_load_explicit(&r->inuse, memory_order_acquire) && r->cacheable &&
-		    !s->parked[r->park_idx] && reg_fresh(s, r)) {
+		if (r && r->cacheable && !s->parked[r->park_idx] && reg_fresh(s, r)) {
 			handle_retire(s, r);
 			s->parked[r->park_idx] = r;
 			r->parked = true;
@@ -373,6 +381,8 @@ int san_deregister_memory(san_socket *s, san_handle h)
 			return 0;
 		}
 		san__bias_unlock(&s->reg_lock, true);
+		if (!r && rc)
+			return rc;
 	}
 	return deregister_slow(s, h);
 }
