@@ -29,12 +29,13 @@
  * peer's own outstanding requests are bounded by its max_outstanding
  * (default 1024), so only a peer that never reads reaches this. */
 #define URING_MAX_RESP_QUEUED 65536
-/* The progress thread stays parked this long after an app poller left:
- * apps that poll in a loop do not pay a thread hand-off per call. */
-/* Payload reads of at least this many bytes wait for all of them
- * (SO_RCVLOWAT) instead of taking each segment as it comes. */
+/* Payload reads of at least this many bytes wait for up to
+ * URING_LOWAT_MAX of them (SO_RCVLOWAT) instead of taking each segment as
+ * it comes (rx_set_lowat). */
 #define URING_LOWAT_MIN (64u << 10)
 #define URING_LOWAT_MAX (512u << 10)
+/* The progress thread stays parked this long after an app poller left:
+ * apps that poll in a loop do not pay a thread hand-off per call. */
 #define URING_GRACE_NS 200000ull
 /* ...and checks back at most this long apart while they go on polling. */
 #define URING_PARK_MAX_NS 1600000ull
