@@ -22,6 +22,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -30,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -454,6 +456,23 @@ static inline san_socket *san_test_connect_peer(san_provider *p, int ctl)
 	san_test_ctl_recv(ctl, addr, sizeof(addr));
 	CHECK_OK(san_connect(p, addr, &s));
 	return s;
+}
+
+/* Run as root, become an ordinary user (a uid of its own, no groups): for
+ * tests of RLIMIT_MEMLOCK, which root does not obey. Already unprivileged:
+ * nothing to do. */
+static inline void san_test_become_unprivileged(void)
+{
+	uid_t id = 40000 + (uid_t)(getpid() % 20000);
+
+	if (getuid() != 0 && geteuid() != 0)
+		return;
+	CHECK(setgroups(0, NULL) == 0);
+	CHECK(setresgid(id, id, id) == 0);
+	CHECK(setresuid(id, id, id) == 0);
+	/* New credentials made us non-dumpable, which hides /proc/self/fd
+	 * (the leak checks read it) from ourselves. */
+	CHECK(prctl(PR_SET_DUMPABLE, 1) == 0);
 }
 
 #endif

@@ -16,6 +16,8 @@
 
 #include <san/stream.h>
 
+#include <sys/epoll.h>
+
 #define SAN_TEST_MIN(a, b) ((a) < (b) ? (a) : (b))
 
 /* ---- setup ---- */
@@ -219,6 +221,20 @@ static inline struct san_stream_stats st_stats(san_stream *s)
 
 	CHECK_OK(san_stream_get_stats(s, &st));
 	return st;
+}
+
+/* Waits up to ms for an event of epoll fd ep (EINTR retried: io_uring
+ * task work may interrupt the sleep). Returns how many (0 or 1). */
+static inline int ep_wait(int ep, int ms)
+{
+	struct epoll_event ev;
+	int n;
+
+	do
+		n = epoll_wait(ep, &ev, 1, ms);
+	while (n < 0 && errno == EINTR);
+	CHECK(n >= 0);
+	return n;
 }
 
 #endif

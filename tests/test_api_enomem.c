@@ -13,7 +13,6 @@
  */
 #include "xtest.h"
 
-#include <grp.h>
 #include <sys/resource.h>
 
 #define MIB (1024 * 1024)
@@ -37,20 +36,6 @@ static int peer(void *arg, int ctl)
 	return 0;
 }
 
-static void become_unprivileged(void)
-{
-	uid_t id = 40000 + (uid_t)(getpid() % 20000);
-
-	if (getuid() != 0 && geteuid() != 0)
-		return; /* already unprivileged */
-	CHECK(setgroups(0, NULL) == 0);
-	CHECK(setresgid(id, id, id) == 0);
-	CHECK(setresuid(id, id, id) == 0);
-	/* Changing credentials made us non-dumpable, which would hide
-	 * /proc/self/fd (the leak check reads it) from ourselves. */
-	CHECK(prctl(PR_SET_DUMPABLE, 1) == 0);
-}
-
 int main(void)
 {
 	san_provider *p;
@@ -65,7 +50,7 @@ int main(void)
 
 	san_test_start(60);
 	pid = xt_fork(peer, NULL, &ctl);
-	become_unprivileged();
+	san_test_become_unprivileged();
 	s = xt_server(&p, ctl);
 	pin_start = san_test_vmpin_kb();
 	CHECK(pin_start >= 0);

@@ -8,20 +8,7 @@
  */
 #include "xtest.h"
 
-#include <grp.h>
 #include <sys/resource.h>
-
-static void become_unprivileged(void)
-{
-	uid_t id = 40000 + (uid_t)(getpid() % 20000);
-
-	if (getuid() != 0 && geteuid() != 0)
-		return;
-	CHECK(setgroups(0, NULL) == 0);
-	CHECK(setresgid(id, id, id) == 0);
-	CHECK(setresuid(id, id, id) == 0);
-	CHECK(prctl(PR_SET_DUMPABLE, 1) == 0); /* /proc/self/fd for the leak check */
-}
 
 int main(void)
 {
@@ -32,7 +19,7 @@ int main(void)
 	long pin0;
 
 	san_test_start(60);
-	become_unprivileged();
+	san_test_become_unprivileged();
 	CHECK(setrlimit(RLIMIT_MEMLOCK, &rl) == 0);
 	san_test_mark();
 	p = san_test_provider();

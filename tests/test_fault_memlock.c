@@ -23,7 +23,6 @@
  */
 #include "fault.h"
 
-#include <grp.h>
 #include <sys/resource.h>
 
 #define SMALL (64 * 1024)
@@ -50,20 +49,6 @@ static int peer(void *arg, int ctl)
 	xt_teardown(p, s);
 	xt_unmap(in, (size_t)NMSG * SMALL);
 	return 0;
-}
-
-static void become_unprivileged(void)
-{
-	uid_t id = 40000 + (uid_t)(getpid() % 20000);
-
-	if (getuid() != 0 && geteuid() != 0)
-		return; /* already an ordinary user */
-	CHECK(setgroups(0, NULL) == 0);
-	CHECK(setresgid(id, id, id) == 0);
-	CHECK(setresuid(id, id, id) == 0);
-	/* New credentials made us non-dumpable, which hides /proc/self/fd
-	 * (the leak checks read it) from ourselves. */
-	CHECK(prctl(PR_SET_DUMPABLE, 1) == 0);
 }
 
 struct reg {
@@ -122,7 +107,7 @@ int main(void)
 
 	san_test_start(100);
 	pid = xt_fork(peer, NULL, &ctl);
-	become_unprivileged();
+	san_test_become_unprivileged();
 	s = xt_server(&p, ctl);
 	pin0 = san_test_vmpin_kb();
 	CHECK(pin0 >= 0);

@@ -14,7 +14,6 @@
  */
 #include "stream_test.h"
 
-#include <grp.h>
 #include <sys/resource.h>
 
 #define BIG (8u << 20)
@@ -42,18 +41,6 @@ static int peer(void *arg, int ctl)
 	return 0;
 }
 
-static void become_unprivileged(void)
-{
-	uid_t id = 40000 + (uid_t)(getpid() % 20000);
-
-	if (getuid() != 0 && geteuid() != 0)
-		return;
-	CHECK(setgroups(0, NULL) == 0);
-	CHECK(setresgid(id, id, id) == 0);
-	CHECK(setresuid(id, id, id) == 0);
-	CHECK(prctl(PR_SET_DUMPABLE, 1) == 0);
-}
-
 int main(void)
 {
 	struct rlimit rl;
@@ -66,7 +53,7 @@ int main(void)
 
 	san_test_start(60);
 	pid = xt_fork(peer, NULL, &ctl);
-	become_unprivileged();
+	san_test_become_unprivileged();
 	p = san_test_provider();
 	s = st_accept(p, ctl, NULL);
 	buf = xt_map(BIG);

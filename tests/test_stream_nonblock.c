@@ -24,18 +24,6 @@
 #define TOTAL (24u << 20)
 #define BIG (4u << 20)
 
-static int ep_wait(int ep, int ms)
-{
-	struct epoll_event ev;
-	int n;
-
-	do
-		n = epoll_wait(ep, &ev, 1, ms);
-	while (n < 0 && errno == EINTR);
-	CHECK(n >= 0);
-	return n;
-}
-
 /* The event loop: sends tx_total bytes of stream tx_seed (unless 0) and
  * receives rx_total of rx_seed. */
 static void loop(san_stream *s, uint64_t tx_total, uint32_t tx_seed, uint64_t rx_total,

@@ -45,18 +45,6 @@ static void recv_exact(san_stream *s, uint8_t *b, size_t n)
 	}
 }
 
-static int ep_wait(int ep, int ms)
-{
-	struct epoll_event ev;
-	int n;
-
-	do
-		n = epoll_wait(ep, &ev, 1, ms);
-	while (n < 0 && errno == EINTR);
-	CHECK(n >= 0);
-	return n;
-}
-
 /* Non-blocking both ways from one thread. */
 static void nb_loop(san_stream *s, uint32_t txseed, uint32_t rxseed)
 {
