@@ -381,8 +381,8 @@ int san_deregister_memory(san_socket *s, san_handle h)
 			return 0;
 		}
 		san__bias_unlock(&s->reg_lock, true);
-		if (!r && rc)
-			return rc;
+		if (!r)
+			return rc; /* dereg_target said why */
 	}
 	return deregister_slow(s, h);
 }
