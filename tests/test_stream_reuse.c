@@ -81,6 +81,8 @@ static int peer(void *arg, int ctl)
 					first = b;
 				else if (way != R_MALLOC)
 					CHECK(b == first);
+				if (flow == SAN_STREAM_FLOW_WRITE)
+					san_test_sync(ctl, "recv");
 				while (got < LEN) {
 					ssize_t r = san_stream_recv(s, b + got, LEN - got, 0);
 
@@ -125,6 +127,13 @@ int main(void)
 				else
 					same += b == first;
 				st_fill(b, LEN, off, 9);
+				/* Write flow: the receiver offers its buffer only if
+				 * its receive finds nothing queued; give it the time
+				 * to get there (it offers in well under 50 ms). */
+				if (flow == SAN_STREAM_FLOW_WRITE) {
+					san_test_sync(ctl, "recv");
+					usleep(50000);
+				}
 				CHECK_RC(san_stream_send(s, b, LEN, 0), LEN);
 				off += LEN;
 			}

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define HDR_LEN sizeof(struct san_wire_hdr)
@@ -238,7 +239,7 @@ static void tx_settle(struct uring_ep *ep)
 			op_event(ep, it->op);
 		}
 		if (it->resp && ep->resp_queued-- == URING_MAX_RESP_QUEUED)
-			rx_kick(ep); /* reading again */
+			ep->rx_resume = true; /* reading again: rx_resume() */
 		tx_item_free(it);
 	}
 }
@@ -252,6 +253,51 @@ static void tx_advance(struct uring_ep *ep, size_t n)
 		n -= take;
 		tx_settle(ep);
 	}
+}
+
+/* Called where nothing of rx or tx is half done: the tx queue fell below
+ * URING_MAX_RESP_QUEUED responses (tx_settle), so read again. */
+static void rx_resume(struct uring_ep *ep)
+{
+	if (ep->rx_resume) {
+		ep->rx_resume = false;
+		rx_kick(ep);
+	}
+}
+
+/* With no chain in flight, the frame headers at the cursor go out with one
+ * sendmsg() (ours: 40 bytes each, copied by the kernel as SEND did): the
+ * header-only frames (ACKs, read requests) up to the first frame with
+ * payload, and that frame's header with MSG_MORE so that TCP puts it in one
+ * segment with the payload's WRITE_FIXED behind it. A linked SEND +
+ * WRITE_FIXED pair costs more than the extra syscall (the link runs as task
+ * work), and a header-only frame needs no trip through the ring at all.
+ * Returns the number of bytes that went (0: none: the socket is full, or
+ * failed, which the ring's SEND then reports as it always did). */
+static size_t tx_sync_headers(struct uring_ep *ep)
+{
+	struct iovec iov[URING_TX_CHAIN];
+	struct msghdr mh = { .msg_iov = iov };
+	struct tx_item *it = ep->tx_head;
+	size_t off = ep->tx_off;
+	int flags = MSG_DONTWAIT | MSG_NOSIGNAL;
+	ssize_t r;
+
+	if (ep->tx_nfl || ep->tx_part >= 0 || !it || ep->state != SAN_NIC_EP_OPEN)
+		return 0;
+	while (it && mh.msg_iovlen < URING_TX_CHAIN) {
+		iov[mh.msg_iovlen].iov_base = it->hdr + off;
+		iov[mh.msg_iovlen].iov_len = HDR_LEN - off;
+		mh.msg_iovlen++;
+		off = 0;
+		if (it->nsge) {
+			flags |= MSG_MORE;
+			break;
+		}
+		it = it->next;
+	}
+	r = sendmsg(ep->fd, &mh, flags);
+	return r > 0 ? (size_t)r : 0;
 }
 
 static void tx_kick(struct uring_ep *ep)
@@ -336,6 +382,14 @@ static void tx_cqe(struct uring_ep *ep, unsigned idx, int res)
 	n = ep->tx_nfl;
 	ep->tx_nfl = 0;
 	if (ep->state != SAN_NIC_EP_OPEN) {
+		/* What went out before the failure was sent: a SEND whose
+		 * bytes all left completes as sent (a recv() error may have
+		 * failed the ep before this CQE was looked at). */
+		for (int i = 0; i < n && ep->tx_fl[i].res > 0; i++) {
+			tx_advance(ep, (size_t)ep->tx_fl[i].res);
+			if ((size_t)ep->tx_fl[i].res != ep->tx_fl[i].len)
+				break;
+		}
 		maybe_reap(ep);
 		return;
 	}
@@ -354,6 +408,20 @@ static void tx_cqe(struct uring_ep *ep, unsigned idx, int res)
 		return;
 	}
 	tx_kick(ep);
+	rx_resume(ep);
+}
+
+/* tx_kick for an app's post: headers by sendmsg() first (tx_sync_headers).
+ * Only here, at the top of the engine: what that sendmsg completes (ops
+ * done, reading resumed) must not happen inside rx or tx processing. */
+static void tx_kick_post(struct uring_ep *ep)
+{
+	size_t sent;
+
+	while ((sent = tx_sync_headers(ep)))
+		tx_advance(ep, sent);
+	tx_kick(ep);
+	rx_resume(ep);
 }
 
 static void tx_enqueue(struct uring_ep *ep, struct tx_item *it)
@@ -393,7 +461,7 @@ static void queue_resp(struct uring_ep *ep, uint8_t type, uint64_t id, int statu
 	}
 	san__wire_hdr_encode(&h, it->hdr);
 	tx_enqueue(ep, it);
-	tx_kick(ep);
+	ep->tx_flush = true; /* sent when this rx step is over: rx_kick */
 }
 
 /* ---- receive ---- */
@@ -579,7 +647,7 @@ static void rx_header(struct uring_ep *ep)
  * less). A short read breaks the link: the RECV completes -ECANCELED. */
 static bool rx_can_link(const struct uring_ep *ep, size_t len)
 {
-	if (len != ep->rx_left)
+	if (len != ep->rx_left || san__uring_spinning(ep->nic))
 		return false;
 	if (ep->rx_after == RXA_RECV && ep->rx_hdr.len > ep->rx_placed + len)
 		return false; /* a drain follows */
@@ -606,17 +674,57 @@ static void rx_set_lowat(struct uring_ep *ep, size_t len)
 	ep->rx_lowat = v;
 }
 
-static void rx_kick(struct uring_ep *ep)
+/* A header by recv() (an app thread spins, see nic_uring.c). Returns true
+ * when it read something (go on reading), false when the ep waits: on the
+ * sync list if nothing was there, failed if the peer is gone. */
+static bool rx_sync_hdr(struct uring_ep *ep)
+{
+	ssize_t r;
+
+	rx_set_lowat(ep, 0);
+	r = recv(ep->fd, ep->rx_hdr_buf + ep->rx_hdr_got, HDR_LEN - ep->rx_hdr_got, MSG_DONTWAIT);
+	if (r > 0) {
+		ep->rx_hdr_got += (size_t)r;
+		if (ep->rx_hdr_got == HDR_LEN)
+			rx_header(ep);
+		return true;
+	}
+	if (r < 0 && errno == EINTR)
+		return true;
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		san__uring_sync_add(ep);
+		return false;
+	}
+	ep_fail(ep, r ? -errno : -ECONNRESET);
+	return false;
+}
+
+static bool rx_may_sync(const struct uring_ep *ep)
+{
+	return ep->rx_state == RX_HDR && san__uring_spinning(ep->nic) &&
+	       (ep->sync_pprev || ep->nic->nsync < URING_SYNC_MAX_EPS);
+}
+
+static void rx_step(struct uring_ep *ep)
 {
 	struct uring_nic *nic = ep->nic;
 	struct io_uring_sqe *sqe;
 
-	if (ep->rx_inflight || ep->state != SAN_NIC_EP_OPEN || ep->rx_state == RX_WAIT_RECV)
-		return;
-	/* A peer that sends requests and never reads our responses: stop
-	 * reading (back-pressure) instead of queueing without bound. */
-	if (ep->resp_queued >= URING_MAX_RESP_QUEUED)
-		return;
+	for (;;) {
+		if (ep->rx_inflight || ep->state != SAN_NIC_EP_OPEN ||
+		    ep->rx_state == RX_WAIT_RECV)
+			return;
+		/* A peer that sends requests and never reads our responses:
+		 * stop reading (back-pressure) instead of queueing without
+		 * bound. */
+		if (ep->resp_queued >= URING_MAX_RESP_QUEUED)
+			return;
+		if (!rx_may_sync(ep))
+			break;
+		if (!rx_sync_hdr(ep))
+			return;
+	}
+	san__uring_sync_del(ep); /* its header is read in the ring from now */
 	sqe = san__uring_sqe(nic);
 	ep->rx_inflight = 1;
 	if (ep->rx_state != RX_PAYLOAD)
@@ -713,6 +821,23 @@ static void rx_cqe(struct uring_ep *ep, unsigned idx, int res)
 	rx_kick(ep);
 }
 
+/* Reads on (rx_step), then sends the responses that reading queued: here,
+ * with the frame they answer fully processed, tx_kick_post may complete
+ * ops and resume reading without cutting into rx or tx processing. */
+static void rx_kick(struct uring_ep *ep)
+{
+	rx_step(ep);
+	if (ep->tx_flush) {
+		ep->tx_flush = false;
+		tx_kick_post(ep);
+	}
+}
+
+void san__uring_rx_kick(struct uring_ep *ep)
+{
+	rx_kick(ep);
+}
+
 int san__uring_ep_cqe(struct uring_ep *ep, uint64_t ud, int res)
 {
 	if ((ud & UD_KIND_MASK) == UD_TX)
@@ -789,6 +914,7 @@ static void ep_fail(struct uring_ep *ep, int err)
 	if (ep->state != SAN_NIC_EP_OPEN)
 		return;
 	(void)err; /* the peer sees its ops fail; ours all say ECONNRESET */
+	san__uring_sync_del(ep);
 	ep->state = SAN_NIC_EP_FAILED;
 	ep->fail_status = -ECONNRESET;
 	ep_shutdown(ep);
@@ -838,6 +964,7 @@ void san__uring_ep_close(struct san_nic_ep *e)
 	struct uring_ep *ep = EP(e);
 	struct uring_nic *nic = ep->nic;
 
+	san__uring_sync_del(ep);
 	if (ep->state == SAN_NIC_EP_OPEN) {
 		ep->state = SAN_NIC_EP_CLOSED;
 		ep->fail_status = -ECANCELED;
@@ -943,6 +1070,6 @@ int san__uring_post(struct san_nic_ep *e, struct san_nic_op *op)
 	}
 	san__wire_hdr_encode(&h, it->hdr);
 	tx_enqueue(ep, it);
-	tx_kick(ep);
+	tx_kick_post(ep);
 	return 0;
 }

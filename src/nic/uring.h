@@ -40,6 +40,11 @@
 /* ...and checks back at most this long apart while they go on polling. */
 #define URING_PARK_MAX_NS 1600000ull
 #define URING_HOOK_NS 100000000ull /* idle hook period */
+/* While an app thread spins in san_poll, at most this many connections
+ * read their next frame header with a plain recv() on each pass instead of
+ * a RECV waiting in the ring (see "Reading headers in step" in
+ * nic_uring.c); the others wait in the ring as usual. */
+#define URING_SYNC_MAX_EPS 4
 
 /* Not in Debian's kernel headers yet (Linux 6.18): no SIGPIPE from a write. */
 #define URING_RWF_NOSIGNAL 0x00000100
@@ -73,6 +78,11 @@ struct uring_nic {
 	bool hook_running;            /* lock */
 	uint64_t hook_last_ns;        /* progress thread only */
 	uint64_t ncompleted;          /* lock: ops completed, ever */
+	/* lock: eps whose next header is read by recv() while an app thread
+	 * spins, oldest first (san__uring_sync_add); none while anyone sleeps */
+	struct uring_ep *sync_head, **sync_tail;
+	int nsync;
+	bool arming;                  /* lock: sync_arm_all at work: no recv() */
 
 	pthread_mutex_t slot_lock;    /* slot bitmap; never held with the engine lock */
 	uint64_t slot_map[URING_MAX_SLOTS / 64];
@@ -137,6 +147,8 @@ struct uring_ep {
 	int tx_part;                  /* -1: header, else payload part */
 	size_t tx_off;
 	int tx_nfl, tx_back;          /* SQEs of the chain in flight / returned */
+	bool rx_resume;               /* responses fell below the limit: rx_resume() */
+	bool tx_flush;                /* responses queued by rx, not yet kicked (rx_kick) */
 	unsigned resp_queued;         /* responses in the tx queue */
 	struct { size_t len; int res; } tx_fl[URING_TX_CHAIN];
 
@@ -164,6 +176,9 @@ struct uring_ep {
 	struct uring_key *rx_key;
 	int rx_status;                /* SAN_WIRE_* for the response */
 	size_t rx_placed;
+	/* on the nic's sync list: no header RECV in the ring, the spinning app
+	 * thread's passes recv() it (sync_pprev NULL: not on the list) */
+	struct uring_ep *sync_next, **sync_pprev;
 
 	/* memory keys exposed to this peer */
 	struct uring_key **keys;
@@ -183,6 +198,11 @@ struct io_uring_sqe *san__uring_sqe(struct uring_nic *nic);
 int san__uring_progress(struct uring_nic *nic);
 void san__uring_submit(struct uring_nic *nic);
 int san__uring_wait(struct uring_nic *nic, int timeout_ms, bool app);
+/* Lock held. Does an app thread spin on the ring right now (and nobody
+ * asks for every header RECV to be in the ring)? */
+bool san__uring_spinning(const struct uring_nic *nic);
+void san__uring_sync_add(struct uring_ep *ep);
+void san__uring_sync_del(struct uring_ep *ep);
 
 /* nic_mem.c */
 int san__uring_mem_reg(struct san_nic *n, void *addr, size_t len, struct san_nic_mr **mr_out);
@@ -211,6 +231,9 @@ int san__uring_key_add(struct san_nic_ep *e, struct san_nic_mr *mr, uintptr_t ad
 		       int rights, uint64_t *key_out);
 int san__uring_key_revoke(struct san_nic_ep *e, uint64_t key);
 int san__uring_post(struct san_nic_ep *e, struct san_nic_op *op);
+/* Reads on: a header by recv() while an app thread spins (the ep goes on
+ * the sync list when nothing is there yet), else an SQE in the ring. */
+void san__uring_rx_kick(struct uring_ep *ep);
 /* One CQE of an ep; returns the number of ops it completed. */
 int san__uring_ep_cqe(struct uring_ep *ep, uint64_t ud, int res);
 
