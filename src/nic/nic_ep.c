@@ -3,17 +3,21 @@
  * The protocol engine of one connection (docs/protocol.md), all under the
  * engine lock.
  *
- * Transmit: a queue of frames and a cursor into it. Up to URING_TX_CHAIN
- * SQEs are in flight as one linked chain: the header goes with SEND (the
- * kernel copies 40 bytes of ours), payload with WRITE_FIXED straight from
- * the pinned pages. A short write breaks the chain (io_uring cancels the
- * rest); once every SQE of the chain is back we advance the cursor by what
- * was written, in order, and send the next chain from there.
+ * Transmit: a queue of frames and a cursor into it. With nothing in
+ * flight, a post first sends the headers at the cursor with sendmsg() (the
+ * kernel copies 40 bytes of ours each; tx_sync_headers). The rest goes as
+ * up to URING_TX_CHAIN SQEs in flight as one linked chain: a header with
+ * SEND, payload with WRITE_FIXED straight from the pinned pages. A short
+ * write breaks the chain (io_uring cancels the rest); once every SQE of the
+ * chain is back we advance the cursor by what was written, in order, and
+ * send the next chain from there.
  *
- * Receive: one SQE in flight. A header is read into the ep, validated, and
- * decides where the payload goes: READ_FIXED into the pinned pages of a
- * posted receive, of a key's registration (peer RDMA write) or of our RDMA
- * read's sink; refused payload is read into scratch and thrown away.
+ * Receive: one SQE in flight, or none while an app thread spins and reads
+ * the header with recv() (nic_uring.c, "Reading headers in step"). A
+ * header is read into the ep, validated, and decides where the payload
+ * goes: READ_FIXED into the pinned pages of a posted receive, of a key's
+ * registration (peer RDMA write) or of our RDMA read's sink; refused
+ * payload is read into scratch and thrown away.
  *
  * An operation completes when every part of it is done: SEND when its bytes
  * left; RDMA WRITE and READ when their frame left AND the peer answered
@@ -824,13 +828,37 @@ static void rx_cqe(struct uring_ep *ep, unsigned idx, int res)
 /* Reads on (rx_step), then sends the responses that reading queued: here,
  * with the frame they answer fully processed, tx_kick_post may complete
  * ops and resume reading without cutting into rx or tx processing. */
+/* Are only bare responses (ACKs, refusals) waiting to go, and few? */
+static bool tx_bare_resps(const struct uring_ep *ep)
+{
+	int n = 0;
+
+	for (const struct tx_item *it = ep->tx_head; it; it = it->next)
+		if (!it->resp || it->nsge || ++n > URING_TX_CHAIN)
+			return false;
+	return true;
+}
+
 static void rx_kick(struct uring_ep *ep)
 {
 	rx_step(ep);
-	if (ep->tx_flush) {
-		ep->tx_flush = false;
-		tx_kick_post(ep);
+	if (!ep->tx_flush)
+		return;
+	ep->tx_flush = false;
+	/* An app thread that spins is likely to post next (a ping-pong
+	 * answers the write it just saw): its post takes the ACKs along in
+	 * the same sendmsg() and TCP segment. If it does not, its next pass
+	 * sends them (san__uring_progress). */
+	if (!ep->tx_nfl && san__uring_spinning(ep->nic) && tx_bare_resps(ep)) {
+		san__uring_defer(ep);
+		return;
 	}
+	tx_kick_post(ep);
+}
+
+void san__uring_tx_flush(struct uring_ep *ep)
+{
+	tx_kick_post(ep);
 }
 
 void san__uring_rx_kick(struct uring_ep *ep)
@@ -915,6 +943,7 @@ static void ep_fail(struct uring_ep *ep, int err)
 		return;
 	(void)err; /* the peer sees its ops fail; ours all say ECONNRESET */
 	san__uring_sync_del(ep);
+	san__uring_defer_del(ep);
 	ep->state = SAN_NIC_EP_FAILED;
 	ep->fail_status = -ECONNRESET;
 	ep_shutdown(ep);
@@ -965,6 +994,7 @@ void san__uring_ep_close(struct san_nic_ep *e)
 	struct uring_nic *nic = ep->nic;
 
 	san__uring_sync_del(ep);
+	san__uring_defer_del(ep);
 	if (ep->state == SAN_NIC_EP_OPEN) {
 		ep->state = SAN_NIC_EP_CLOSED;
 		ep->fail_status = -ECANCELED;

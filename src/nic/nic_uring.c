@@ -61,7 +61,10 @@ static void wake_sleepers(struct uring_nic *nic)
  * kernel, and once no app thread spins, those headers go back into the
  * ring (sync_arm_all), so a sleeper is woken by them as before. Only the
  * engine-lock holder reads a socket, and never while one of its rx SQEs is
- * in the kernel, so the bytes stay in order. */
+ * in the kernel, so the bytes stay in order.
+ * Bare responses that a spinner's pass queued (WRITE_ACKs) wait for its
+ * next post on that connection, which sends them in the same sendmsg() and
+ * TCP segment, or else for its next pass (the defer list). */
 
 bool san__uring_spinning(const struct uring_nic *nic)
 {
@@ -95,6 +98,39 @@ void san__uring_sync_del(struct uring_ep *ep)
 	ep->sync_next = NULL;
 	ep->sync_pprev = NULL;
 	nic->nsync--;
+}
+
+void san__uring_defer(struct uring_ep *ep)
+{
+	if (ep->deferred)
+		return;
+	ep->deferred = true;
+	ep->defer_next = ep->nic->defer_head;
+	ep->nic->defer_head = ep;
+}
+
+void san__uring_defer_del(struct uring_ep *ep)
+{
+	struct uring_ep **pp = &ep->nic->defer_head;
+
+	if (!ep->deferred)
+		return;
+	while (*pp != ep)
+		pp = &(*pp)->defer_next;
+	*pp = ep->defer_next;
+	ep->deferred = false;
+}
+
+/* Sends every response held back by san__uring_defer. */
+static void defer_flush(struct uring_nic *nic)
+{
+	struct uring_ep *ep;
+
+	while ((ep = nic->defer_head)) {
+		nic->defer_head = ep->defer_next;
+		ep->deferred = false;
+		san__uring_tx_flush(ep);
+	}
 }
 
 /* One recv() round over the list: each ep reads until nothing is there
@@ -155,8 +191,10 @@ int san__uring_progress(struct uring_nic *nic)
 	 * on every pass: a load, and a syscall only when there is work. */
 	if (IO_URING_READ_ONCE(*nic->ring.sq.kflags) & IORING_SQ_TASKRUN)
 		io_uring_get_events(&nic->ring);
-	/* What the kernel finished first, in its order; then the headers by
-	 * recv(), and the payload reads they started (done inline). */
+	/* Responses held back since the last pass; what the kernel finished,
+	 * in its order; then the headers by recv(), and the payload reads
+	 * they started (done inline). */
+	defer_flush(nic);
 	reap_cqes(nic);
 	if (nic->sync_head) {
 		if (san__uring_spinning(nic))
@@ -198,6 +236,7 @@ int san__uring_wait(struct uring_nic *nic, int timeout_ms, bool app)
 	if (app)
 		nic->app_sleepers++;
 	sync_arm_all(nic); /* what we sleep for must be able to wake us */
+	defer_flush(nic);
 	pthread_mutex_unlock(&nic->lock);
 	enter_wait(nic, timeout_ms);
 	pthread_mutex_lock(&nic->lock);

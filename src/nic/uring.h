@@ -83,6 +83,9 @@ struct uring_nic {
 	struct uring_ep *sync_head, **sync_tail;
 	int nsync;
 	bool arming;                  /* lock: sync_arm_all at work: no recv() */
+	/* lock: eps holding bare responses (ACKs) back while an app thread
+	 * spins, for its next post on them or the next pass (san__uring_defer) */
+	struct uring_ep *defer_head;
 
 	pthread_mutex_t slot_lock;    /* slot bitmap; never held with the engine lock */
 	uint64_t slot_map[URING_MAX_SLOTS / 64];
@@ -149,6 +152,8 @@ struct uring_ep {
 	int tx_nfl, tx_back;          /* SQEs of the chain in flight / returned */
 	bool rx_resume;               /* responses fell below the limit: rx_resume() */
 	bool tx_flush;                /* responses queued by rx, not yet kicked (rx_kick) */
+	bool deferred;                /* on the nic's defer list (defer_next) */
+	struct uring_ep *defer_next;
 	unsigned resp_queued;         /* responses in the tx queue */
 	struct { size_t len; int res; } tx_fl[URING_TX_CHAIN];
 
@@ -203,6 +208,8 @@ int san__uring_wait(struct uring_nic *nic, int timeout_ms, bool app);
 bool san__uring_spinning(const struct uring_nic *nic);
 void san__uring_sync_add(struct uring_ep *ep);
 void san__uring_sync_del(struct uring_ep *ep);
+void san__uring_defer(struct uring_ep *ep);
+void san__uring_defer_del(struct uring_ep *ep);
 
 /* nic_mem.c */
 int san__uring_mem_reg(struct san_nic *n, void *addr, size_t len, struct san_nic_mr **mr_out);
@@ -234,6 +241,8 @@ int san__uring_post(struct san_nic_ep *e, struct san_nic_op *op);
 /* Reads on: a header by recv() while an app thread spins (the ep goes on
  * the sync list when nothing is there yet), else an SQE in the ring. */
 void san__uring_rx_kick(struct uring_ep *ep);
+/* Sends what waits at the transmit cursor (a deferred response). */
+void san__uring_tx_flush(struct uring_ep *ep);
 /* One CQE of an ep; returns the number of ops it completed. */
 int san__uring_ep_cqe(struct uring_ep *ep, uint64_t ud, int res);
 
