@@ -4,7 +4,11 @@
  *   nic_uring.c  ring, engine lock, progress thread, waiting
  *   nic_mem.c    registrations: pinned pages as io_uring fixed buffers
  *   nic_conn.c   listen/accept/connect and the handshake
- *   nic_ep.c     the protocol engine of one connection: tx, rx, keys
+ *   nic_ep.c     the protocol engine of one connection (nic_ep.h): its
+ *                lifecycle, failure and reaping, post, CQE dispatch
+ *   nic_key.c    memory keys exposed to a peer
+ *   nic_tx.c     transmit queue and chains
+ *   nic_rx.c     receive state machine
  */
 #ifndef SAN_NIC_URING_H
 #define SAN_NIC_URING_H
@@ -151,7 +155,7 @@ struct uring_ep {
 	size_t tx_off;
 	int tx_nfl, tx_back;          /* SQEs of the chain in flight / returned */
 	bool rx_resume;               /* responses fell below the limit: rx_resume() */
-	bool tx_flush;                /* responses queued by rx, not yet kicked (rx_kick) */
+	bool tx_flush;                /* responses rx queued, not yet kicked (san__uring_rx_kick) */
 	bool deferred;                /* on the nic's defer list (defer_next) */
 	struct uring_ep *defer_next;
 	unsigned resp_queued;         /* responses in the tx queue */
@@ -234,16 +238,23 @@ int san__uring_ep_state(struct san_nic_ep *e);
 const _Atomic int *san__uring_ep_state_ptr(struct san_nic_ep *e);
 uint64_t san__uring_ep_nonce(struct san_nic_ep *e);
 void san__uring_ep_set_notify(struct san_nic_ep *e, void (*fn)(void *), void *arg);
+int san__uring_post(struct san_nic_ep *e, struct san_nic_op *op);
+/* One CQE of an ep; returns the number of ops it completed. */
+int san__uring_ep_cqe(struct uring_ep *ep, uint64_t ud, int res);
+
+/* nic_key.c */
 int san__uring_key_add(struct san_nic_ep *e, struct san_nic_mr *mr, uintptr_t addr, size_t len,
 		       int rights, uint64_t *key_out);
 int san__uring_key_revoke(struct san_nic_ep *e, uint64_t key);
-int san__uring_post(struct san_nic_ep *e, struct san_nic_op *op);
+
+/* nic_tx.c */
+/* Sends what waits at the transmit cursor, headers by sendmsg() first: an
+ * app's post, the responses an rx step queued, a deferred response. */
+void san__uring_tx_flush(struct uring_ep *ep);
+
+/* nic_rx.c */
 /* Reads on: a header by recv() while an app thread spins (the ep goes on
  * the sync list when nothing is there yet), else an SQE in the ring. */
 void san__uring_rx_kick(struct uring_ep *ep);
-/* Sends what waits at the transmit cursor (a deferred response). */
-void san__uring_tx_flush(struct uring_ep *ep);
-/* One CQE of an ep; returns the number of ops it completed. */
-int san__uring_ep_cqe(struct uring_ep *ep, uint64_t ud, int res);
 
 #endif
