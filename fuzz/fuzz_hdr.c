@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Frame headers (docs/protocol.md §2 and §5): san__wire_hdr_decode, the
- * first thing the receive engine (nic_ep.c:rx_header) does with every 40
+ * first thing the receive engine (nic_rx.c:rx_header) does with every 40
  * bytes a peer sends.
  *
  * Input: 8 bytes of max_msg (little endian), then the header bytes, of any

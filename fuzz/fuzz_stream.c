@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The receive engine (nic/nic_ep.c) fed a hostile peer's byte stream: the
+ * The receive engine (nic/nic_rx.c) fed a hostile peer's byte stream: the
  * whole path from the socket through rx_header, key_check, payload
  * placement, draining, responses and teardown, in the real provider.
  *
@@ -30,7 +30,7 @@
  * as it is.
  *
  * The oracle is a model of protocol.md §2-§5 written here, independent of
- * nic_ep.c: it walks the same stream and predicts, frame by frame, what
+ * nic_rx.c: it walks the same stream and predicts, frame by frame, what
  * the target must do. Checked against it:
  *   - every byte of every arena (guards included): a region changes only
  *     through WRITEs the model accepts (key present, right granted,
