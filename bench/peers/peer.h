@@ -36,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../size.h"
+
 #define PEER_CSV_HEADER "test,size,iters,bytes,seconds,mb_s,ops_s,lat_avg_us,lat_p50_us,lat_p99_us"
 
 /* Sent by the client on the control connection, in host byte order (both
@@ -78,30 +80,6 @@ static inline double peer_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* "8", "4K", "64KiB", "1M", "16MB" (binary multiples). Returns 0 or -1. */
-static inline int peer_parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 10);
-
-	if (end == s)
-		return -1;
-	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
-	default: break;
-	}
-	if (*end == 'i' || *end == 'I')
-		end++;
-	if (*end == 'b' || *end == 'B')
-		end++;
-	if (*end || v == 0 || v > (1ull << 30))
-		return -1;
-	*out = v;
-	return 0;
 }
 
 static inline void peer_usage(FILE *f, const char *tests)
@@ -158,7 +136,7 @@ static inline void peer_parse(int argc, char **argv, const char *tests, struct p
 			strcpy(o->h.test, optarg);
 			break;
 		case 's':
-			if (peer_parse_size(optarg, &o->h.size))
+			if (bench_parse_size(optarg, 1ull << 30, &o->h.size))
 				peer_die("bad --size '%s' (1 B .. 1 GiB)", optarg);
 			break;
 		case 'n':
