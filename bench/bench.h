@@ -65,6 +65,33 @@ static inline uint64_t bench_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static inline double bench_now_s(void)
+{
+	return (double)bench_now_ns() * 1e-9;
+}
+
+/* A progress line on stderr, rewritten in place; nothing when stderr is
+ * not a terminal. bench_progress_done clears it. */
+static inline void bench_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline void bench_progress(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!isatty(STDERR_FILENO))
+		return;
+	fputs("\r\033[K", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fflush(stderr);
+}
+
+static inline void bench_progress_done(void)
+{
+	if (isatty(STDERR_FILENO))
+		fputs("\r\033[K", stderr);
+}
+
 static inline int bench__cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;

@@ -43,7 +43,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,34 +104,6 @@ static struct opts o = {
 	.run_libsan = 1,
 	.run_baseline = 1,
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void progress(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!isatty(STDERR_FILENO))
-		return;
-	fputs("\r\033[K", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fflush(stderr);
-}
-
-static void progress_done(void)
-{
-	if (isatty(STDERR_FILENO))
-		fputs("\r\033[K", stderr);
-}
 
 /* ---- pattern: 64-bit words of a keyed mix, fast enough for 64 MiB ---- */
 
@@ -596,13 +567,13 @@ static double base_phase(struct base_peer *b, long count)
 	double t0;
 
 	ctl_write(b->ctl, &cmd, sizeof(cmd));
-	t0 = now_s();
+	t0 = bench_now_s();
 	uring_stream(&b->ring, b->fd, b->src, b->size, 1, count, 1);
 	ctl_read(b->ctl, &rep, sizeof(rep));
 	if (rep.value != want)
 		bench_die("baseline receiver got %" PRIu64 " bytes, want %" PRIu64, rep.value,
 			  want);
-	return now_s() - t0;
+	return bench_now_s() - t0;
 }
 
 static void base_size_end(struct base_peer *b)
@@ -725,7 +696,7 @@ static long san_phase(san_socket *s, char *src, size_t size, san_handle h,
 	long posted = 0, done = 0;
 	unsigned inflight = 0;
 	int idle_ms = 0, stop = 0;
-	double t0 = now_s();
+	double t0 = bench_now_s();
 
 	while (done < posted || (!stop && posted < count)) {
 		while (!stop && posted < count && inflight < o.depth) {
@@ -763,10 +734,10 @@ static long san_phase(san_socket *s, char *src, size_t size, san_handle h,
 			inflight--;
 			done++;
 		}
-		if (cap > 0 && !stop && now_s() - t0 > cap)
+		if (cap > 0 && !stop && bench_now_s() - t0 > cap)
 			stop = 1;
 	}
-	*t_out = now_s() - t0;
+	*t_out = bench_now_s() - t0;
 	return done;
 }
 
@@ -835,7 +806,7 @@ static int san_size_end(struct san_peer *sp, long writes)
 	ctl_read(sp->ctl, &rep, sizeof(rep));
 	if (!rep.status)
 		return 1;
-	progress_done();
+	bench_progress_done();
 	fprintf(stderr,
 		"bench_rdma_write: %s: target buffer wrong at byte %" PRIu64 " (slot %" PRIu64
 		", offset %" PRIu64 ") after %ld writes\n",
@@ -889,13 +860,13 @@ static int run(struct result *res)
 
 		bench_size_str(size, sz, sizeof(sz));
 		if (o.run_baseline) {
-			progress("%s: baseline warm-up", sz);
+			bench_progress("%s: baseline warm-up", sz);
 			base_size_begin(&b, size);
 			t = w ? base_phase(&b, w) : 0;
 			n = calibrate(size, w, t);
 		}
 		if (o.run_libsan) {
-			progress("%s: libsan warm-up", sz);
+			bench_progress("%s: libsan warm-up", sz);
 			san_size_begin(&sp, size);
 			if (w)
 				w = san_measure(&sp, w, o.seconds, &t);
@@ -904,13 +875,13 @@ static int run(struct result *res)
 		}
 		for (int r = 0; r < o.rounds; r++) {
 			if (o.run_baseline) {
-				progress("%s: baseline, round %d/%d", sz, r + 1, o.rounds);
+				bench_progress("%s: baseline, round %d/%d", sz, r + 1, o.rounds);
 				bm[r] = (double)n * (double)size / base_phase(&b, n) / 1e6;
 			}
 			if (o.run_libsan) {
 				long got;
 
-				progress("%s: libsan, round %d/%d", sz, r + 1, o.rounds);
+				bench_progress("%s: libsan, round %d/%d", sz, r + 1, o.rounds);
 				got = san_measure(&sp, n, cap, &t);
 				sm[r] = (double)got * (double)size / t / 1e6;
 				if (got < min_iters)
@@ -930,7 +901,7 @@ static int run(struct result *res)
 			res[i].san_mbps = bench_median(sm, o.rounds);
 		}
 	}
-	progress_done();
+	bench_progress_done();
 	if (o.run_baseline && base_finish(&b))
 		failed = 1;
 	if (o.run_libsan && san_finish(&sp))

@@ -42,7 +42,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,28 +91,6 @@ static struct {
 	.transport = "tcp",
 	.format = FMT_TABLE,
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void progress(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!isatty(STDERR_FILENO))
-		return;
-	fputs("\r\033[K", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fflush(stderr);
-}
 
 static char *map_bytes(size_t len)
 {
@@ -288,7 +265,7 @@ static double measure(struct conn *c, int mode, char **bufs, unsigned nbuf, size
 
 	for (unsigned i = 0; i < depth; i++)
 		free_ctx[i] = i;
-	t0 = now_s();
+	t0 = bench_now_s();
 	while (done < count) {
 		while (posted < count && nfree) {
 			unsigned ctx = free_ctx[--nfree];
@@ -338,7 +315,7 @@ static double measure(struct conn *c, int mode, char **bufs, unsigned nbuf, size
 			done++;
 		}
 	}
-	return now_s() - t0;
+	return bench_now_s() - t0;
 }
 
 static uint64_t pins(san_provider *p)
@@ -385,7 +362,7 @@ static void run_cell(struct init *in, struct cell *cl, char **bufs)
 		double tw;
 		uint64_t pw;
 
-		progress("%s x%u depth %u: warm-up %s", sz, cl->nbuf, cl->depth, mode_name[m]);
+		bench_progress("%s x%u depth %u: warm-up %s", sz, cl->nbuf, cl->depth, mode_name[m]);
 		/* Grow the warm-up until it lasts a few ms. */
 		for (w = 2 * cl->nbuf;; w *= 4) {
 			tw = run_mode(in, m, bufs, cl->nbuf, cl->size, cl->depth, w, &pw);
@@ -404,7 +381,7 @@ static void run_cell(struct init *in, struct cell *cl, char **bufs)
 		for (int m = 0; m < NMODES; m++) {
 			uint64_t p;
 
-			progress("%s x%u depth %u: %s, round %d/%d", sz, cl->nbuf, cl->depth,
+			bench_progress("%s x%u depth %u: %s, round %d/%d", sz, cl->nbuf, cl->depth,
 				 mode_name[m], r + 1, o.rounds);
 			t[m][r] = run_mode(in, m, bufs, cl->nbuf, cl->size, cl->depth, count, &p);
 			pn[m] += p;
@@ -474,8 +451,7 @@ static void run(void)
 		san_test_ctl_recv(in.ctl, &rep, sizeof(rep));
 		munmap(base, span);
 	}
-	if (isatty(STDERR_FILENO))
-		fputs("\r\033[K", stderr);
+	bench_progress_done();
 
 	{
 		struct cmd q = { .op = CMD_QUIT };
