@@ -134,10 +134,18 @@ void san__ss_shm_detach(struct san_stream *s)
 	s->shm_base = NULL;
 }
 
+/* A DOORBELL only says "look at the rings": one still waiting for a control
+ * slot covers every change published before it goes out. Without this, a
+ * producer whose room came back within a few spins (no completion reaped
+ * in between) queued one per chunk until the queue overflowed (TSan under
+ * load: test_stream_shm). */
 static void doorbell(struct san_stream *s)
 {
 	struct ss_msg m = { .h.type = SS_DOORBELL };
 
+	for (unsigned i = 0; i < s->ctlq_len; i++)
+		if (s->ctlq[(s->ctlq_head + i) % SS_CTLQ].h.type == SS_DOORBELL)
+			return;
 	san__ss_ctl(s, &m);
 }
 
