@@ -81,7 +81,12 @@ static void run(int with_invalidator)
 	CHECK(st.reg_hits + st.reg_misses == 3ull * THREADS * ITERS);
 	CHECK(st.pins == st.reg_misses && st.pins == atomic_load(&g_m.regs));
 	if (!with_invalidator) {
-		CHECK(st.reg_misses <= 1 + THREADS + POOL + THREADS * 2); /* racing first misses */
+		/* Only first gets miss: a range's first get can race in every
+		 * thread that uses it (the shared one and each pool range: all
+		 * THREADS; an own range: one), and nothing is ever evicted. The
+		 * old bound (37 + 8) assumed little racing; under ASan and load
+		 * in CI the threads raced more. */
+		CHECK(st.reg_misses <= (uint64_t)THREADS * (1 + POOL) + THREADS);
 		CHECK(st.cached_regions == 1 + THREADS + POOL);
 		CHECK(st.unpins == st.pins - st.cached_regions);
 	} else {

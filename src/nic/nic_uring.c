@@ -261,6 +261,15 @@ static void uring_poll_leave(struct san_nic *n)
 
 	if (--nic->app_pollers == 0)
 		nic->app_last_ns = san__now_ns();
+	/* The last spinner leaves while others sleep in the ring: app threads
+	 * in san_poll (the progress thread stays parked for them), or the
+	 * progress thread itself (it parks only once a CQE woke it). What the
+	 * spinner kept out of the ring goes back now, or nobody would see it.
+	 * Usually the progress thread is parked and checks back on its own. */
+	if ((nic->app_sleepers || nic->prog_asleep) && !san__uring_spinning(nic)) {
+		sync_arm_all(nic);
+		defer_flush(nic);
+	}
 }
 
 static void uring_wake(struct san_nic *n)
@@ -344,7 +353,9 @@ static void *progress_main(void *arg)
 			park(nic);
 			continue;
 		}
+		nic->prog_asleep = true;
 		san__uring_wait(nic, nic->hook_fn ? (int)(URING_HOOK_NS / 1000000) : -1, false);
+		nic->prog_asleep = false;
 	}
 	pthread_mutex_unlock(&nic->lock);
 	return NULL;

@@ -74,6 +74,7 @@ struct uring_nic {
 	uint64_t app_last_ns;         /* lock: when the last one left */
 	int app_sleepers;             /* lock: app threads asleep in the kernel */
 	bool stop;                    /* lock: progress thread must exit */
+	bool prog_asleep;             /* lock: progress thread asleep in the ring (not parked) */
 	bool have_thread;
 	pthread_t thread;
 	int neps;                     /* lock: live eps */
