@@ -16,6 +16,8 @@
 /* The idx of an rx SQE: 0, or the header RECV linked behind a payload read. */
 #define RX_UD_LINKED_HDR 1u
 
+static void rx_flush_resps(struct uring_ep *ep);
+
 static int wire_errno(uint32_t st)
 {
 	switch (st) {
@@ -264,7 +266,10 @@ static bool rx_may_sync(const struct uring_ep *ep)
 	       (ep->sync_pprev || ep->nic->nsync < URING_SYNC_MAX_EPS);
 }
 
-static void rx_step(struct uring_ep *ep)
+/* lazy: a frame just ended (rx_cqe). Its peer most likely waits for our
+ * answer rather than sending more, so a recv() now would find nothing and
+ * only delay handing the completion to the app: the next pass looks. */
+static void rx_step(struct uring_ep *ep, bool lazy)
 {
 	struct uring_nic *nic = ep->nic;
 	struct io_uring_sqe *sqe;
@@ -280,6 +285,10 @@ static void rx_step(struct uring_ep *ep)
 			return;
 		if (!rx_may_sync(ep))
 			break;
+		if (lazy) {
+			san__uring_sync_add(ep);
+			return;
+		}
 		if (!rx_sync_hdr(ep))
 			return;
 	}
@@ -377,7 +386,8 @@ void san__uring_rx_cqe(struct uring_ep *ep, unsigned idx, int res)
 	case RX_WAIT_RECV:
 		break;
 	}
-	san__uring_rx_kick(ep);
+	rx_step(ep, true);
+	rx_flush_resps(ep);
 }
 
 /* Are only bare responses (ACKs, refusals) waiting to go, and few? */
@@ -391,12 +401,17 @@ static bool tx_bare_resps(const struct uring_ep *ep)
 	return true;
 }
 
-/* Reads on (rx_step), then sends the responses that reading queued: here,
- * with the frame they answer fully processed, san__uring_tx_flush may
- * complete ops and resume reading without cutting into rx or tx processing. */
 void san__uring_rx_kick(struct uring_ep *ep)
 {
-	rx_step(ep);
+	rx_step(ep, false);
+	rx_flush_resps(ep);
+}
+
+/* After rx_step: sends the responses that reading queued. Here, with the
+ * frame they answer fully processed, san__uring_tx_flush may complete ops
+ * and resume reading without cutting into rx or tx processing. */
+static void rx_flush_resps(struct uring_ep *ep)
+{
 	if (!ep->tx_flush)
 		return;
 	ep->tx_flush = false;
