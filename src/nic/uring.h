@@ -255,7 +255,8 @@ void san__uring_tx_flush(struct uring_ep *ep);
 
 /* nic_rx.c */
 /* Reads on: a header by recv() while an app thread spins (the ep goes on
- * the sync list when nothing is there yet), else an SQE in the ring. */
+ * the sync list when nothing is there yet), else an SQE in the ring; then
+ * sends the responses that reading queued (or holds ACKs back). */
 void san__uring_rx_kick(struct uring_ep *ep);
 
 #endif
