@@ -111,6 +111,43 @@ static void ch_check_flows(san_stream *s)
 	 * wait). The two sides together must have: main() adds them up. */
 }
 
+/* Write flow: whether the random run wrote into an offer at all depends
+ * on timing (above). One large transfer at the end, with the receiver
+ * given the time to offer before the data is sent, makes sure the path
+ * ran: the receiver blocks with nothing queued, so it offers; the sender
+ * finds the offer standing at its position, so it writes. */
+#define CH_SINK_LEN (2u * CH_THRESHOLD)
+
+static void ch_sink_recv(san_stream *s, int ctl)
+{
+	uint8_t *buf = xt_map(CH_SINK_LEN);
+	size_t got = 0;
+
+	san_test_sync(ctl, "sink");
+	while (got < CH_SINK_LEN) {
+		ssize_t r = san_stream_recv(s, buf + got, CH_SINK_LEN - got, 0);
+
+		CHECK(r > 0);
+		got += (size_t)r;
+	}
+	CHECK(st_check(buf, CH_SINK_LEN, 0, 77) == CH_SINK_LEN);
+	xt_unmap(buf, CH_SINK_LEN);
+}
+
+static void ch_sink_send(san_stream *s, int ctl)
+{
+	uint8_t *buf = xt_map(CH_SINK_LEN);
+
+	uint64_t before = st_stats(s).rdma_write_bytes;
+
+	st_fill(buf, CH_SINK_LEN, 0, 77);
+	san_test_sync(ctl, "sink");
+	usleep(50000); /* the receiver offers in well under 50 ms */
+	CHECK_RC(san_stream_send(s, buf, CH_SINK_LEN, 0), CH_SINK_LEN);
+	CHECK(st_stats(s).rdma_write_bytes - before == CH_SINK_LEN);
+	xt_unmap(buf, CH_SINK_LEN);
+}
+
 static int ch_peer(void *arg, int ctl)
 {
 	struct san_stream_config c = ch_config();
@@ -122,6 +159,8 @@ static int ch_peer(void *arg, int ctl)
 	xt_send_u64(ctl, txh);
 	xt_send_u64(ctl, rxh);
 	ch_check_flows(s);
+	if (CH_FLOW == SAN_STREAM_FLOW_WRITE && !CH_SHM)
+		ch_sink_recv(s, ctl);
 	xt_send_u64(ctl, st_stats(s).rdma_write_bytes);
 	xt_send_u64(ctl, st_stats(s).sink_avail_sent);
 	CHECK_OK(san_stream_close(s));
@@ -147,6 +186,8 @@ int main(void)
 	CHECK(xt_recv_u64(ctl) == rxh);
 	CHECK(xt_recv_u64(ctl) == txh);
 	ch_check_flows(s);
+	if (CH_FLOW == SAN_STREAM_FLOW_WRITE && !CH_SHM)
+		ch_sink_send(s, ctl);
 	{
 		uint64_t written = xt_recv_u64(ctl) + st_stats(s).rdma_write_bytes;
 		uint64_t offers = xt_recv_u64(ctl) + st_stats(s).sink_avail_sent;
