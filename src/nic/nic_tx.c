@@ -185,38 +185,37 @@ static void tx_kick(struct uring_ep *ep)
 
 void san__uring_tx_cqe(struct uring_ep *ep, unsigned idx, int res)
 {
-	int n;
+	int n, i;
+	bool short_write = false;
 
 	ep->tx_fl[idx].res = res;
 	if (++ep->tx_back < ep->tx_nfl)
 		return;
 	n = ep->tx_nfl;
 	ep->tx_nfl = 0;
-	if (ep->state != SAN_NIC_EP_OPEN) {
-		/* What went out before the failure was sent: a SEND whose
-		 * bytes all left completes as sent (a recv() error may have
-		 * failed the ep before this CQE was looked at). */
-		for (int i = 0; i < n && ep->tx_fl[i].res > 0; i++) {
-			tx_advance(ep, (size_t)ep->tx_fl[i].res);
-			if ((size_t)ep->tx_fl[i].res != ep->tx_fl[i].len)
-				break;
+	/* What went out, in order, up to a short write (io_uring cancelled the
+	 * rest of the chain) or an SQE that wrote nothing. Also when the ep
+	 * failed meanwhile: a SEND whose bytes all left completes as sent (a
+	 * recv() error may have failed the ep before this CQE was looked at). */
+	for (i = 0; i < n && ep->tx_fl[i].res > 0; i++) {
+		tx_advance(ep, (size_t)ep->tx_fl[i].res);
+		if ((size_t)ep->tx_fl[i].res != ep->tx_fl[i].len) {
+			short_write = true;
+			break;
 		}
+	}
+	if (ep->state != SAN_NIC_EP_OPEN) {
 		san__uring_maybe_reap(ep);
 		return;
 	}
-	for (int i = 0; i < n; i++) {
+	if (i < n && !short_write) {
 		int r = ep->tx_fl[i].res;
 
-		if (r > 0) {
-			tx_advance(ep, (size_t)r);
-			if ((size_t)r == ep->tx_fl[i].len)
-				continue;
-			break; /* short: the rest of the chain was cancelled */
+		/* Cancelled or interrupted: resend from the cursor. */
+		if (r != -ECANCELED && r != -EINTR && r != -EAGAIN) {
+			san__uring_ep_fail(ep, r ? r : -ECONNRESET);
+			return;
 		}
-		if (r == -ECANCELED || r == -EINTR || r == -EAGAIN)
-			break; /* resend from the cursor */
-		san__uring_ep_fail(ep, r ? r : -ECONNRESET);
-		return;
 	}
 	tx_kick(ep);
 	rx_resume(ep);
