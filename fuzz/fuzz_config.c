@@ -38,6 +38,7 @@ static const struct {
 	K("SAN_PROGRESS_THREAD", progress_thread),
 	K("SAN_MAX_MSG_MB", max_msg_mb),
 	K("SAN_TCP_TIMEOUT_MS", tcp_timeout_ms),
+	K("SAN_INLINE_MAX", inline_max),
 #undef K
 };
 

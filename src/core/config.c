@@ -29,6 +29,7 @@ static const struct copt opts[] = {
 	OPT("SAN_PROGRESS_THREAD", progress_thread, C_BOOL, 0, 1),
 	OPT("SAN_MAX_MSG_MB", max_msg_mb, C_UINT, 1, 1u << 20),
 	OPT("SAN_TCP_TIMEOUT_MS", tcp_timeout_ms, C_UINT, 0, 86400000),
+	OPT("SAN_INLINE_MAX", inline_max, C_UINT, 0, 4096),
 };
 
 static int parse_value(const struct copt *o, const char *v, uint64_t *out)
@@ -130,6 +131,7 @@ void san_config_init(struct san_config *c)
 	c->progress_thread = 1;
 	c->max_msg_mb = 1024;
 	c->tcp_timeout_ms = 30000;
+	c->inline_max = 256;
 	for (size_t i = 0; i < SAN_ARRAY_SIZE(opts); i++) {
 		const char *v = getenv(opts[i].env);
 

@@ -3,7 +3,9 @@
  * Transmit of one connection, under the engine lock (nic_ep.h): a queue of
  * frames and a cursor into it. With nothing in flight, a post first sends
  * the headers at the cursor with sendmsg() (the kernel copies 40 bytes of
- * ours each; tx_sync_headers). The rest goes as up to URING_TX_CHAIN SQEs
+ * ours each), and with them the payload of small sends and writes the app
+ * just posted (inline, SAN_INLINE_MAX; tx_sync_headers). The rest goes as
+ * up to URING_TX_CHAIN SQEs
  * in flight as one linked chain: a header with SEND, payload with
  * WRITE_FIXED straight from the pinned pages. A short write breaks the
  * chain (io_uring cancels the rest); once every SQE of the chain is back we
@@ -80,13 +82,18 @@ static void rx_resume(struct uring_ep *ep)
 
 /* With no chain in flight, the frame headers at the cursor go out with one
  * sendmsg() (ours: 40 bytes each, copied by the kernel as SEND did): the
- * header-only frames (ACKs, read requests) up to the first frame with
- * payload, and that frame's header with MSG_MORE so that TCP puts it in one
- * segment with the payload's WRITE_FIXED behind it. A linked SEND +
- * WRITE_FIXED pair costs more than the extra syscall (the link runs as task
- * work), and a header-only frame needs no trip through the ring at all.
- * Returns the number of bytes that went (0: none: the socket is full, or
- * failed, which the ring's SEND then reports as it always did). */
+ * header-only frames (ACKs, read requests) and the app's inline frames
+ * (inline_ok: header and payload, the payload from its mapping now, as
+ * IBV_SEND_INLINE) up to the first other frame with payload, and that
+ * frame's header with MSG_MORE so that TCP puts it in one segment with the
+ * payload's WRITE_FIXED behind it. A linked SEND + WRITE_FIXED pair costs
+ * more than the extra syscall (the link runs as task work), and a frame
+ * without payload, or with an inline one, needs no trip through the ring.
+ * What a short sendmsg() leaves of an inline payload goes by WRITE_FIXED
+ * from the pinned pages (the same bytes unless the app broke its own
+ * registration). Returns the number of bytes that went (0: none: the
+ * socket is full, or failed, which the ring's SEND then reports as it
+ * always did). */
 static size_t tx_sync_headers(struct uring_ep *ep)
 {
 	struct iovec iov[URING_TX_CHAIN];
@@ -103,9 +110,14 @@ static size_t tx_sync_headers(struct uring_ep *ep)
 		iov[mh.msg_iovlen].iov_len = HDR_LEN - off;
 		mh.msg_iovlen++;
 		off = 0;
-		if (it->nsge) {
+		if (it->nsge && (!it->inline_ok || mh.msg_iovlen + (size_t)it->nsge > URING_TX_CHAIN)) {
 			flags |= MSG_MORE;
 			break;
+		}
+		for (int i = 0; i < it->nsge; i++) {
+			iov[mh.msg_iovlen].iov_base = (void *)it->sge[i].addr;
+			iov[mh.msg_iovlen].iov_len = it->sge[i].len;
+			mh.msg_iovlen++;
 		}
 		it = it->next;
 	}

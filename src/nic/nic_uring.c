@@ -402,6 +402,7 @@ static int uring_open(const struct san_config *c, struct san_nic **nic_out)
 	nic->sync_tail = &nic->sync_head;
 	nic->max_msg = (uint64_t)c->max_msg_mb << 20;
 	nic->tcp_timeout_ms = c->tcp_timeout_ms;
+	nic->inline_max = c->inline_max;
 	/* See docs/design-notes.md: task work without IPIs, flagged in the
 	 * SQ ring, costs 5.5 us one-way here against 14.4 us by default.
 	 * Kernels before 5.19 lack the flags: fall back. */

@@ -67,6 +67,7 @@ struct uring_nic {
 	int rw_flags;                 /* URING_RWF_NOSIGNAL when the kernel has it */
 	uint64_t max_msg;             /* largest payload we accept from a peer */
 	unsigned tcp_timeout_ms;      /* TCP_USER_TIMEOUT of every connection (0: leave it) */
+	size_t inline_max;            /* payloads up to this go in the header's sendmsg() */
 
 	pthread_mutex_t lock;         /* the engine lock: ring, every ep */
 	pthread_cond_t prog_cond;     /* parks the progress thread while apps poll */
@@ -128,6 +129,8 @@ struct tx_item {
 	int nsge;
 	struct san_nic_sge one;
 	bool resp;                    /* a WRITE_ACK or READ_RESP we owe */
+	bool inline_ok;               /* the app's SEND/WRITE of <= inline_max bytes: its
+				       * payload may go from its mapping (tx_sync_headers) */
 };
 
 enum rx_state {
