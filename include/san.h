@@ -91,12 +91,15 @@ struct san_config {
 				      * operations complete with -ECONNRESET. 0: the kernel's
 				      * (about 15 minutes). Default 30000. */
 	unsigned inline_max;         /* SAN_INLINE_MAX: a send or RDMA write of at most this
-				      * many bytes is taken from the buffer's current mapping
-				      * when posted, in the header's system call (as
-				      * IBV_SEND_INLINE), not from the pinned pages later:
-				      * one system call less per message. 0: never.
-				      * At most 4096; default 256. Never for data a peer
-				      * reads (RDMA read responses come from pinned pages). */
+				      * many bytes, posted while nothing else of the
+				      * connection is in flight, is taken from the buffer's
+				      * current mapping when posted, in the header's system
+				      * call (as IBV_SEND_INLINE), not from the pinned pages
+				      * later: one system call less per message. The bytes
+				      * are the same unless the registration went stale
+				      * unseen (SAN_MONITOR=none). 0: never. At most 4096;
+				      * default 256. Never for data a peer reads (RDMA read
+				      * responses come from pinned pages). */
 };
 
 /* Counters of one provider (all monotonic except the last three). */
