@@ -149,9 +149,14 @@ int san_listen(san_provider *p, const char *addr, san_listener **l_out);
  * or -ENOSPC if len is too small. */
 int san_listener_addr(san_listener *l, char *buf, size_t len);
 
-/* Accepts one connection and runs the handshake. timeout_ms -1 waits
- * forever. Returns 0, -ETIMEDOUT, -EPROTO (the peer is not a libsan peer of
- * this protocol version), -ECONNRESET, or another -errno. */
+/* Accepts one connection whose handshake completes within timeout_ms (-1:
+ * wait forever; 0: only what is ready now). Connections whose peer has not
+ * finished its HELLO yet stay with the listener for later calls (up to 64,
+ * each for at most 10 s), so a stalled peer delays neither the call nor the
+ * peers behind it. Returns 0, -ETIMEDOUT, -EPROTO (a peer that is not a
+ * libsan peer of this protocol version), -ECONNRESET (one that hung up in
+ * the handshake; -ETIMEDOUT also for one that stayed silent 10 s), or
+ * another -errno; a failed peer is gone, call again for the next. */
 int san_accept(san_listener *l, int timeout_ms, san_socket **s_out);
 
 /* Connects and runs the handshake. Returns 0, -EINVAL (bad address),

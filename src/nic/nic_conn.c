@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* Connection setup: listening, accepting, connecting, and the HELLO
  * handshake of docs/protocol.md §1. Runs without the engine lock: the
- * socket joins the engine only once the handshake succeeded. */
+ * socket joins the engine only once the handshake succeeded.
+ *
+ * Accepting never waits on one peer: connections whose HELLO has not fully
+ * come yet wait in the listener (up to URING_ACCEPT_PENDING of them, each
+ * for URING_HANDSHAKE_MS), and every san_accept call reads what has come
+ * on all of them, so a peer that connects and stays silent delays neither
+ * the honest peers behind it nor a caller's timeout. */
 #include "uring.h"
 
 #include <errno.h>
@@ -74,58 +80,84 @@ static int send_hello(struct uring_nic *nic, int fd, uint64_t nonce, uint64_t de
 	return io_full(fd, buf, sizeof(buf), 1, deadline);
 }
 
-static int recv_hello(int fd, struct san_wire_hello *h, uint64_t deadline)
+static int hello_decode(const uint8_t *buf, struct san_wire_hello *h)
 {
-	uint8_t buf[sizeof(*h)];
-	int rc = io_full(fd, buf, sizeof(buf), 0, deadline);
+	int rc = san__wire_hello_decode(buf, sizeof(*h), h);
 
-	if (rc)
-		return rc;
-	rc = san__wire_hello_decode(buf, sizeof(buf), h);
 	return rc == -EPROTONOSUPPORT ? -EPROTO : rc;
 }
 
-/* Runs the handshake on a connected fd and makes it an ep. Closes fd on
- * failure. The connecting side speaks first (protocol.md §1). */
-static int handshake(struct uring_nic *nic, int fd, int connecting, struct san_nic_ep **ep_out)
+static uint64_t handshake_deadline(void)
 {
-	uint64_t deadline = san__now_ns() + (uint64_t)URING_HANDSHAKE_MS * 1000000;
-	struct san_wire_hello peer;
-	struct uring_ep *ep;
-	uint64_t nonce;
-	int rc, one = 1;
+	return san__now_ns() + (uint64_t)URING_HANDSHAKE_MS * 1000000;
+}
 
-	rc = san__random64(&nonce);
-	if (rc)
-		goto out_close;
-	if (connecting) {
-		rc = send_hello(nic, fd, nonce, deadline);
-		if (!rc)
-			rc = recv_hello(fd, &peer, deadline);
-	} else {
-		rc = recv_hello(fd, &peer, deadline);
-		if (!rc)
-			rc = send_hello(nic, fd, nonce, deadline);
-	}
-	if (rc)
-		goto out_close;
+/* The end of a handshake, both sides: the connection becomes an ep.
+ * Closes fd on failure. */
+static int ep_make(struct uring_nic *nic, int fd, uint64_t nonce, const struct san_wire_hello *peer,
+		   struct san_nic_ep **ep_out)
+{
+	struct uring_ep *ep;
+	int one = 1;
+
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* fails harmlessly on Unix */
 	if (nic->tcp_timeout_ms) { /* a dead path fails the connection (fails harmlessly on Unix) */
 		unsigned ms = nic->tcp_timeout_ms;
 
 		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms));
 	}
-	ep = san__uring_ep_new(nic, fd, nonce, peer.max_msg);
+	ep = san__uring_ep_new(nic, fd, nonce, peer->max_msg);
 	if (!ep) {
-		rc = -ENOMEM;
-		goto out_close;
+		close(fd);
+		return -ENOMEM;
 	}
 	*ep_out = (struct san_nic_ep *)ep;
 	return 0;
+}
 
-out_close:
-	close(fd);
-	return rc;
+/* The connecting side speaks first (protocol.md §1). Closes fd on
+ * failure. */
+static int handshake_connect(struct uring_nic *nic, int fd, struct san_nic_ep **ep_out)
+{
+	uint64_t deadline = handshake_deadline(), nonce;
+	struct san_wire_hello peer;
+	uint8_t buf[sizeof(peer)];
+	int rc;
+
+	rc = san__random64(&nonce);
+	if (!rc)
+		rc = send_hello(nic, fd, nonce, deadline);
+	if (!rc)
+		rc = io_full(fd, buf, sizeof(buf), 0, deadline);
+	if (!rc)
+		rc = hello_decode(buf, &peer);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	return ep_make(nic, fd, nonce, &peer, ep_out);
+}
+
+/* The accepting side: the peer's HELLO has fully come (in p->buf); check
+ * it, answer, make the ep. Closes the fd on failure. Our HELLO goes into
+ * the empty send buffer of a new connection: it does not wait. */
+static int handshake_accept(struct uring_nic *nic, const struct uring_pending *p,
+			    struct san_nic_ep **ep_out)
+{
+	struct san_wire_hello peer;
+	uint64_t nonce;
+	int rc;
+
+	rc = hello_decode(p->buf, &peer);
+	if (!rc)
+		rc = san__random64(&nonce);
+	if (!rc)
+		rc = send_hello(nic, p->fd, nonce, handshake_deadline());
+	if (rc) {
+		close(p->fd);
+		return rc;
+	}
+	return ep_make(nic, p->fd, nonce, &peer, ep_out);
 }
 
 int san__uring_listen(struct san_nic *n, const char *addr, struct san_nic_listener **l_out)
@@ -154,6 +186,7 @@ int san__uring_listen(struct san_nic *n, const char *addr, struct san_nic_listen
 	}
 	l->nic = NIC(n);
 	l->fd = fd;
+	pthread_mutex_init(&l->lock, NULL);
 	*l_out = (struct san_nic_listener *)l;
 	return 0;
 }
@@ -169,25 +202,107 @@ int san__uring_listener_addr(struct san_nic_listener *ln, char *buf, size_t len)
 	return san__addr_format((struct sockaddr *)&ss, sl, buf, len);
 }
 
+static void pending_drop(struct uring_listener *l, int i, bool close_fd)
+{
+	if (close_fd)
+		close(l->pend[i].fd);
+	l->pend[i] = l->pend[--l->npend];
+}
+
+/* Lock held, never blocks: takes the new connections in (as many as there
+ * is room for), then reads what came on every pending one. Returns 1 with
+ * *ep_out when a handshake finished, 0 when none did, or the error of one
+ * that failed (the peer's HELLO was bad, it hung up or it was silent for
+ * URING_HANDSHAKE_MS), which is then gone. */
+static int accept_step(struct uring_listener *l, struct san_nic_ep **ep_out)
+{
+	uint64_t now = san__now_ns();
+
+	while (l->npend < URING_ACCEPT_PENDING) {
+		int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			return -errno;
+		}
+		l->pend[l->npend++] = (struct uring_pending){
+			.fd = fd, .deadline = now + (uint64_t)URING_HANDSHAKE_MS * 1000000
+		};
+	}
+	for (int i = 0; i < l->npend; i++) {
+		struct uring_pending *p = &l->pend[i];
+		ssize_t r = recv(p->fd, p->buf + p->got, sizeof(p->buf) - p->got, MSG_DONTWAIT);
+
+		if (r > 0) {
+			p->got += (size_t)r;
+			if (p->got < sizeof(p->buf)) {
+				i--; /* read on: more may be there */
+				continue;
+			}
+			{
+				struct uring_pending done = *p;
+				int rc;
+
+				pending_drop(l, i, false);
+				rc = handshake_accept(l->nic, &done, ep_out);
+				return rc ? rc : 1;
+			}
+		}
+		if (r < 0 && errno == EINTR) {
+			i--;
+			continue;
+		}
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (now < p->deadline)
+				continue;
+			pending_drop(l, i, true);
+			return -ETIMEDOUT;
+		}
+		r = r ? -errno : -ECONNRESET;
+		pending_drop(l, i, true);
+		return r == -EPIPE ? -ECONNRESET : (int)r;
+	}
+	return 0;
+}
+
 int san__uring_accept(struct san_nic_listener *ln, int timeout_ms, struct san_nic_ep **ep_out)
 {
 	struct uring_listener *l = (struct uring_listener *)ln;
 	uint64_t deadline = timeout_ms < 0 ? 0 : san__now_ns() + (uint64_t)timeout_ms * 1000000 + 1;
-	int fd, rc;
 
 	for (;;) {
-		fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (fd >= 0)
-			break;
-		if (errno == EINTR || errno == ECONNABORTED)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return -errno;
-		rc = wait_fd(l->fd, POLLIN, deadline);
+		struct pollfd pfd[URING_ACCEPT_PENDING + 1];
+		uint64_t wake = deadline, now;
+		nfds_t n = 0;
+		int rc;
+
+		pthread_mutex_lock(&l->lock);
+		rc = accept_step(l, ep_out);
+		if (!rc) {
+			if (l->npend < URING_ACCEPT_PENDING)
+				pfd[n++] = (struct pollfd){ l->fd, POLLIN, 0 };
+			for (int i = 0; i < l->npend; i++) {
+				pfd[n++] = (struct pollfd){ l->pend[i].fd, POLLIN, 0 };
+				if (!wake || l->pend[i].deadline < wake)
+					wake = l->pend[i].deadline;
+			}
+		}
+		pthread_mutex_unlock(&l->lock);
 		if (rc)
-			return rc;
+			return rc > 0 ? 0 : rc;
+		now = san__now_ns();
+		if (deadline && now >= deadline)
+			return -ETIMEDOUT;
+		/* Poll without the lock (another thread may accept meanwhile),
+		 * a slice at a time: the fds are a snapshot. */
+		if (!wake || wake - now > URING_ACCEPT_SLICE_NS)
+			wake = now + URING_ACCEPT_SLICE_NS;
+		if (wake > now)
+			poll(pfd, n, (int)((wake - now + 999999) / 1000000));
 	}
-	return handshake(l->nic, fd, 0, ep_out);
 }
 
 void san__uring_listener_close(struct san_nic_listener *ln)
@@ -203,7 +318,10 @@ void san__uring_listener_close(struct san_nic_listener *ln)
 		if (sl > offsetof(struct sockaddr_un, sun_path) && un->sun_path[0])
 			unlink(un->sun_path);
 	}
+	for (int i = 0; i < l->npend; i++)
+		close(l->pend[i].fd);
 	close(l->fd);
+	pthread_mutex_destroy(&l->lock);
 	free(l);
 }
 
@@ -246,5 +364,5 @@ int san__uring_connect(struct san_nic *n, const char *addr, struct san_nic_ep **
 			return rc;
 		}
 	}
-	return handshake(NIC(n), fd, 1, ep_out);
+	return handshake_connect(NIC(n), fd, ep_out);
 }

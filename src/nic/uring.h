@@ -29,6 +29,8 @@
 #define URING_TX_CHAIN 16            /* linked SQEs in flight per connection */
 #define URING_SCRATCH (64u << 10)    /* sink for refused or oversized payload */
 #define URING_HANDSHAKE_MS 10000
+#define URING_ACCEPT_PENDING 64      /* handshakes under way per listener */
+#define URING_ACCEPT_SLICE_NS (100ull * 1000000) /* longest poll() in san_accept */
 /* Responses queued for a peer before we stop reading its requests. A
  * peer's own outstanding requests are bounded by its max_outstanding
  * (default 1024), so only a peer that never reads reaches this. */
@@ -198,9 +200,20 @@ struct uring_ep {
 	unsigned nbuckets, nkeys;
 } __attribute__((aligned(64)));
 
+/* An accepted connection whose HELLO has not fully come. */
+struct uring_pending {
+	int fd;
+	size_t got;
+	uint8_t buf[sizeof(struct san_wire_hello)];
+	uint64_t deadline; /* ns: gone after URING_HANDSHAKE_MS */
+};
+
 struct uring_listener {
 	struct uring_nic *nic;
 	int fd;
+	pthread_mutex_t lock; /* the pending set; never held while waiting */
+	int npend;
+	struct uring_pending pend[URING_ACCEPT_PENDING];
 };
 
 #define NIC(n) ((struct uring_nic *)(n))
