@@ -9,7 +9,7 @@
  * Under TSan this also checks the listener's pending set for races.
  * SAN_TEST_TRANSPORTS
  */
-#include "harness.h"
+#include "hostile.h" /* hostile_dial */
 #include "util/util.h"
 
 #include <pthread.h>
@@ -55,20 +55,6 @@ static void *connector(void *arg)
 	for (int i = first; i < NHONEST; i += NCONNECTORS)
 		CHECK_OK(san_connect(g_p, g_addr, &g_con[i]));
 	return NULL;
-}
-
-static int dial(const char *addr)
-{
-	struct san_addr sa;
-	struct timeval tv = { .tv_sec = 5 };
-	int fd;
-
-	CHECK_OK(san__addr_parse_numeric(addr, &sa));
-	fd = socket(sa.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	CHECK(fd >= 0);
-	CHECK(connect(fd, &sa.u.sa, sa.len) == 0);
-	CHECK(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0);
-	return fd;
 }
 
 /* Each connecting socket sends its index; the accepted ones must hold
@@ -117,7 +103,7 @@ int main(void)
 	CHECK_OK(san_listen(g_p, san_test_listen_addr(buf, sizeof(buf)), &g_l));
 	CHECK(san_listener_addr(g_l, g_addr, sizeof(g_addr)) > 0);
 	for (int i = 0; i < NSILENT; i++)
-		silent[i] = dial(g_addr);
+		silent[i] = hostile_dial(g_addr);
 	for (int i = 0; i < NACCEPTORS; i++)
 		CHECK(pthread_create(&acc[i], NULL, acceptor, NULL) == 0);
 	for (int i = 0; i < NCONNECTORS; i++)

@@ -17,7 +17,7 @@
  * timeout" from "waits for a stalled peer" (10 s).
  * SAN_TEST_TRANSPORTS
  */
-#include "harness.h"
+#include "hostile.h" /* hostile_dial */
 #include "nic/wire.h"
 #include "util/util.h"
 
@@ -34,20 +34,6 @@ static san_socket *g_cs;
 static int g_crc;
 
 /* A raw stream to addr, with 5 s receive time limit. */
-static int dial(const char *addr)
-{
-	struct san_addr sa;
-	struct timeval tv = { .tv_sec = 5 };
-	int fd;
-
-	CHECK_OK(san__addr_parse_numeric(addr, &sa));
-	fd = socket(sa.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	CHECK(fd >= 0);
-	CHECK(connect(fd, &sa.u.sa, sa.len) == 0);
-	CHECK(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0);
-	return fd;
-}
-
 static void put(int fd, const void *b, size_t n)
 {
 	CHECK(send(fd, b, n, MSG_NOSIGNAL) == (ssize_t)n);
@@ -105,9 +91,9 @@ int main(void)
 	CHECK(san_listener_addr(l, g_addr, sizeof(g_addr)) > 0);
 
 	for (int i = 0; i < NSILENT; i++)
-		silent[i] = dial(g_addr);
+		silent[i] = hostile_dial(g_addr);
 	san__wire_hello_encode(&h, hello);
-	half = dial(g_addr);
+	half = hostile_dial(g_addr);
 	put(half, hello, 16);
 
 	accept_times_out(l, 0, 1.0);
@@ -137,7 +123,7 @@ int main(void)
 
 	/* Garbage: refused, closed, nothing sent back. */
 	memset(junk, 0x5a, sizeof(junk));
-	bad = dial(g_addr);
+	bad = hostile_dial(g_addr);
 	put(bad, junk, sizeof(junk));
 	CHECK(san_accept(l, 8000, &s) == -EPROTO);
 	CHECK(recv(bad, got, sizeof(got), 0) == 0);
