@@ -240,7 +240,6 @@ int san__uring_post(struct san_nic_ep *e, struct san_nic_op *op)
 	if (op->opcode != SAN_OP_RDMA_READ) {
 		it->sge = op->sge;
 		it->nsge = op->nsge;
-		it->inline_ok = len <= ep->nic->inline_max;
 	}
 	if (op->pend == 2) {
 		*ep->await_tail = op;

@@ -83,7 +83,7 @@ static void rx_resume(struct uring_ep *ep)
 /* With no chain in flight, the frame headers at the cursor go out with one
  * sendmsg() (ours: 40 bytes each, copied by the kernel as SEND did): the
  * header-only frames (ACKs, read requests) and the app's inline frames
- * (inline_ok: header and payload, the payload from its mapping now, as
+ * (tx_inline: header and payload, the payload from its mapping now, as
  * IBV_SEND_INLINE) up to the first other frame with payload, and that
  * frame's header with MSG_MORE so that TCP puts it in one segment with the
  * payload's WRITE_FIXED behind it. A linked SEND + WRITE_FIXED pair costs
@@ -94,6 +94,13 @@ static void rx_resume(struct uring_ep *ep)
  * registration). Returns the number of bytes that went (0: none: the
  * socket is full, or failed, which the ring's SEND then reports as it
  * always did). */
+/* The app's own SEND or WRITE of at most inline_max bytes; never a
+ * response: what a peer reads goes from the pinned pages only. */
+static bool tx_inline(const struct uring_ep *ep, const struct tx_item *it)
+{
+	return it->op && !it->resp && it->op->len <= ep->nic->inline_max;
+}
+
 static size_t tx_sync_headers(struct uring_ep *ep)
 {
 	struct iovec iov[URING_TX_CHAIN];
@@ -110,7 +117,7 @@ static size_t tx_sync_headers(struct uring_ep *ep)
 		iov[mh.msg_iovlen].iov_len = HDR_LEN - off;
 		mh.msg_iovlen++;
 		off = 0;
-		if (it->nsge && (!it->inline_ok || mh.msg_iovlen + (size_t)it->nsge > URING_TX_CHAIN)) {
+		if (it->nsge && (!tx_inline(ep, it) || mh.msg_iovlen + (size_t)it->nsge > URING_TX_CHAIN)) {
 			flags |= MSG_MORE;
 			break;
 		}

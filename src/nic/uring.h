@@ -131,8 +131,6 @@ struct tx_item {
 	int nsge;
 	struct san_nic_sge one;
 	bool resp;                    /* a WRITE_ACK or READ_RESP we owe */
-	bool inline_ok;               /* the app's SEND/WRITE of <= inline_max bytes: its
-				       * payload may go from its mapping (tx_sync_headers) */
 };
 
 enum rx_state {
