@@ -87,9 +87,9 @@ static int hello_decode(const uint8_t *buf, struct san_wire_hello *h)
 	return rc == -EPROTONOSUPPORT ? -EPROTO : rc;
 }
 
-static uint64_t handshake_deadline(void)
+static uint64_t handshake_deadline(uint64_t now)
 {
-	return san__now_ns() + (uint64_t)URING_HANDSHAKE_MS * 1000000;
+	return now + (uint64_t)URING_HANDSHAKE_MS * 1000000;
 }
 
 /* The end of a handshake, both sides: the connection becomes an ep.
@@ -119,7 +119,7 @@ static int ep_make(struct uring_nic *nic, int fd, uint64_t nonce, const struct s
  * failure. */
 static int handshake_connect(struct uring_nic *nic, int fd, struct san_nic_ep **ep_out)
 {
-	uint64_t deadline = handshake_deadline(), nonce;
+	uint64_t deadline = handshake_deadline(san__now_ns()), nonce;
 	struct san_wire_hello peer;
 	uint8_t buf[sizeof(peer)];
 	int rc;
@@ -152,7 +152,7 @@ static int handshake_accept(struct uring_nic *nic, const struct uring_pending *p
 	if (!rc)
 		rc = san__random64(&nonce);
 	if (!rc)
-		rc = send_hello(nic, p->fd, nonce, handshake_deadline());
+		rc = send_hello(nic, p->fd, nonce, handshake_deadline(san__now_ns()));
 	if (rc) {
 		close(p->fd);
 		return rc;
@@ -209,6 +209,21 @@ static void pending_drop(struct uring_listener *l, int i, bool close_fd)
 	l->pend[i] = l->pend[--l->npend];
 }
 
+/* Reads what came of a pending HELLO: > 0 once all of it is there, else
+ * the last recv()'s result (-1 with errno EAGAIN: more to come). */
+static ssize_t pending_read(struct uring_pending *p)
+{
+	for (;;) {
+		ssize_t r = recv(p->fd, p->buf + p->got, sizeof(p->buf) - p->got, MSG_DONTWAIT);
+
+		if (r > 0 && (p->got += (size_t)r) < sizeof(p->buf))
+			continue;
+		if (r < 0 && errno == EINTR)
+			continue;
+		return r;
+	}
+}
+
 /* Lock held, never blocks: takes the new connections in (as many as there
  * is room for), then reads what came on every pending one. Returns 1 with
  * *ep_out when a handshake finished, 0 when none did, or the error of one
@@ -228,42 +243,30 @@ static int accept_step(struct uring_listener *l, struct san_nic_ep **ep_out)
 				break;
 			return -errno;
 		}
-		l->pend[l->npend++] = (struct uring_pending){
-			.fd = fd, .deadline = now + (uint64_t)URING_HANDSHAKE_MS * 1000000
-		};
+		l->pend[l->npend++] = (struct uring_pending){ .fd = fd,
+							      .deadline = handshake_deadline(now) };
 	}
 	for (int i = 0; i < l->npend; i++) {
 		struct uring_pending *p = &l->pend[i];
-		ssize_t r = recv(p->fd, p->buf + p->got, sizeof(p->buf) - p->got, MSG_DONTWAIT);
+		ssize_t r = pending_read(p);
+		int rc;
 
 		if (r > 0) {
-			p->got += (size_t)r;
-			if (p->got < sizeof(p->buf)) {
-				i--; /* read on: more may be there */
-				continue;
-			}
-			{
-				struct uring_pending done = *p;
-				int rc;
+			struct uring_pending done = *p;
 
-				pending_drop(l, i, false);
-				rc = handshake_accept(l->nic, &done, ep_out);
-				return rc ? rc : 1;
-			}
-		}
-		if (r < 0 && errno == EINTR) {
-			i--;
-			continue;
+			pending_drop(l, i, false);
+			rc = handshake_accept(l->nic, &done, ep_out);
+			return rc ? rc : 1;
 		}
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			if (now < p->deadline)
 				continue;
-			pending_drop(l, i, true);
-			return -ETIMEDOUT;
+			rc = -ETIMEDOUT;
+		} else {
+			rc = r ? -errno : -ECONNRESET;
 		}
-		r = r ? -errno : -ECONNRESET;
 		pending_drop(l, i, true);
-		return r == -EPIPE ? -ECONNRESET : (int)r;
+		return rc;
 	}
 	return 0;
 }
