@@ -4,7 +4,7 @@
  * in one run, over loopback, two processes (the server is forked).
  *
  *   bench_stream [--sizes 64K,1M] [--bytes 512M] [--lat-iters 20000]
- *                [--systems LIST] [--quick] [--format table|csv|json]
+ *                [--reps N] [--systems LIST] [--quick] [--format table|csv|json]
  *
  * Systems:
  *   stream-tcp    san_stream over the TCP transport (SAN_STREAM_LOCAL off):
@@ -25,6 +25,14 @@
  * 64-byte round trips (median and mean of the RTT, reported one-way).
  * The same byte budget for every system. Ratios and the issue's targets
  * are printed after the table.
+ *
+ * This host's throughput drifts by +-30 % from one second to the next
+ * (TCP alone: 2.2 to 3.4 GB/s at 64 KiB in consecutive runs), so one run
+ * per system proves little. --reps N measures every (size, system) N times,
+ * interleaved, the systems in a rotated order each repetition; the table
+ * gives medians, and each ratio is the median of the N ratios taken within
+ * one repetition (seconds apart), with their range. CSV and JSON give every
+ * repetition, a row each.
  */
 #include <san.h>
 #include <san/stream.h>
@@ -32,6 +40,7 @@
 #include "bench.h"
 
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -58,6 +67,7 @@ static size_t sizes[MAXSZ] = { 64 << 10, 1 << 20 };
 static int nsizes = 2;
 static uint64_t budget = 512ull << 20;
 static unsigned lat_iters = 20000;
+static int reps = 1;
 static bool want[NSYS] = { true, true, true, false, true, true, true };
 static const char *format = "table";
 
@@ -426,14 +436,168 @@ static struct result run(enum sys s, bool bw, size_t size)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bench_stream [--sizes 64K,1M] [--bytes 512M] [--lat-iters N] [--quick]\n"
+	fprintf(f, "usage: bench_stream [--sizes 64K,1M] [--bytes 512M] [--lat-iters N] [--reps N] [--quick]\n"
 		   "                    [--systems stream-tcp,stream-local,stream-unix,stream-copy,tcp,unix,tcp-spin]\n"
 		   "                    [--format table|csv|json]\n");
 }
 
+/* ---- output ---- */
+
+#define MAXREPS 64
+
+static struct result (*bwr)[NSYS][MAXSZ]; /* [rep][system][size] */
+static struct result (*lat)[NSYS];        /* [rep][system] */
+
+static void print_csv(void)
+{
+	printf("system,test,size,mb_s,lat_p50_us,lat_avg_us,transport,rep\n");
+	for (int r = 0; r < reps; r++)
+		for (int k = 0; k < NSYS; k++) {
+			for (int z = 0; z < nsizes; z++)
+				if (bwr[r][k][z].ok)
+					printf("%s,stream_bw,%zu,%.1f,,,%d,%d\n", sys_name[k], sizes[z],
+					       bwr[r][k][z].mb_s, bwr[r][k][z].transport, r + 1);
+			if (lat[r][k].ok)
+				printf("%s,rtt_lat,64,,%.2f,%.2f,%d,%d\n", sys_name[k], lat[r][k].p50_us,
+				       lat[r][k].avg_us, lat[r][k].transport, r + 1);
+		}
+}
+
+static void print_json(void)
+{
+	bool first = true;
+
+	printf("[");
+	for (int r = 0; r < reps; r++)
+		for (int k = 0; k < NSYS; k++) {
+			for (int z = 0; z < nsizes; z++)
+				if (bwr[r][k][z].ok) {
+					printf("%s\n {\"system\": \"%s\", \"test\": \"stream_bw\", \"size\": %zu, "
+					       "\"mb_s\": %.1f, \"rep\": %d}", first ? "" : ",", sys_name[k], sizes[z],
+					       bwr[r][k][z].mb_s, r + 1);
+					first = false;
+				}
+			if (lat[r][k].ok) {
+				printf("%s\n {\"system\": \"%s\", \"test\": \"rtt_lat\", \"size\": 64, "
+				       "\"lat_p50_us\": %.2f, \"lat_avg_us\": %.2f, \"rep\": %d}", first ? "" : ",",
+				       sys_name[k], lat[r][k].p50_us, lat[r][k].avg_us, r + 1);
+				first = false;
+			}
+		}
+	printf("\n]\n");
+}
+
+/* Median of the n values v[] (sorted in place); NAN when n == 0. */
+static double median(double *v, int n)
+{
+	if (!n)
+		return NAN;
+	qsort(v, (size_t)n, sizeof(double), cmp_d);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Bandwidth of system k at size z (lat: z < 0, the 64 B median), in rep r;
+ * NAN if that run failed or was not made. */
+static double value(int r, int k, int z)
+{
+	const struct result *x = z < 0 ? &lat[r][k] : &bwr[r][k][z];
+
+	return !x->ok ? NAN : z < 0 ? x->p50_us : x->mb_s;
+}
+
+static double median_of(int k, int z)
+{
+	double v[MAXREPS];
+	int n = 0;
+
+	for (int r = 0; r < reps; r++)
+		if (!isnan(value(r, k, z)))
+			v[n++] = value(r, k, z);
+	return median(v, n);
+}
+
+/* Prints the median and range of the per-repetition ratios a/b. */
+static void print_ratio(const char *what, int a, int b, int z, const char *target)
+{
+	double v[MAXREPS], lo, hi;
+	int n = 0;
+
+	for (int r = 0; r < reps; r++) {
+		double x = value(r, a, z), y = value(r, b, z);
+
+		if (!isnan(x) && !isnan(y) && y > 0)
+			v[n++] = x / y;
+	}
+	if (!n)
+		return;
+	lo = hi = v[0];
+	for (int i = 1; i < n; i++) {
+		lo = v[i] < lo ? v[i] : lo;
+		hi = v[i] > hi ? v[i] : hi;
+	}
+	printf("  %-40s %5.2fx", what, median(v, n));
+	if (n > 1)
+		printf("  (%d reps: %.2f-%.2f)", n, lo, hi);
+	printf("  %s\n", target);
+}
+
+static void print_table(void)
+{
+	char hs[32], what[96];
+
+	printf("Streaming bandwidth, MB/s (10^6 B/s), %llu MiB per size and run, median of %d run%s\n%-14s",
+	       (unsigned long long)(budget >> 20), reps, reps > 1 ? "s" : "", "");
+	for (int z = 0; z < nsizes; z++)
+		printf("%12s", bench_size_str(sizes[z], hs, sizeof(hs)));
+	printf("\n");
+	for (int k = 0; k < NSYS; k++) {
+		if (!want[k] || k == S_TCP_SPIN)
+			continue;
+		printf("%-14s", sys_name[k]);
+		for (int z = 0; z < nsizes; z++) {
+			double m = median_of(k, z);
+
+			if (isnan(m))
+				printf("%12s", "n/a");
+			else
+				printf("%12.0f", m);
+		}
+		printf("\n");
+	}
+	printf("\n64-byte round trips, one-way us (half the RTT), median of %u round trips, median of %d run%s\n",
+	       lat_iters, reps, reps > 1 ? "s" : "");
+	for (int k = 0; k < NSYS; k++)
+		if (want[k]) {
+			double m = median_of(k, -1);
+
+			if (isnan(m))
+				printf("%-14s %8s\n", sys_name[k], "(failed)");
+			else
+				printf("%-14s %8.2f\n", sys_name[k], m);
+		}
+	printf("\nRatios and targets (issue 6), median of the ratios within each run\n");
+	for (int z = 0; z < nsizes; z++) {
+		const char *zs = bench_size_str(sizes[z], hs, sizeof(hs));
+
+		snprintf(what, sizeof(what), "%-8s stream-tcp   / tcp", zs);
+		print_ratio(what, S_STREAM_TCP, S_TCP, z, "(target >= 1.0 for large transfers)");
+		snprintf(what, sizeof(what), "%-8s stream-local / tcp", zs);
+		print_ratio(what, S_STREAM_LOCAL, S_TCP, z, "(target >= 1.5)");
+		snprintf(what, sizeof(what), "%-8s stream-local / unix", zs);
+		print_ratio(what, S_STREAM_LOCAL, S_UNIX, z, "");
+		snprintf(what, sizeof(what), "%-8s stream-unix  / tcp", zs);
+		print_ratio(what, S_STREAM_UNIX, S_TCP, z, "(the move without the rings)");
+	}
+	for (int k = S_STREAM_TCP; k <= S_STREAM_COPY; k++) {
+		snprintf(what, sizeof(what), "64 B RTT %-12s / tcp (blocking)", sys_name[k]);
+		print_ratio(what, k, S_TCP, -1, "(target <= 1.2)");
+		snprintf(what, sizeof(what), "64 B RTT %-12s / tcp-spin", sys_name[k]);
+		print_ratio(what, k, S_TCP_SPIN, -1, "");
+	}
+}
+
 int main(int argc, char **argv)
 {
-	struct result bwr[NSYS][MAXSZ], lat[NSYS];
 	char hs[32];
 
 	signal(SIGPIPE, SIG_IGN);
@@ -465,6 +629,11 @@ int main(int argc, char **argv)
 			if (lat_iters < 10)
 				die("bad --lat-iters", -EINVAL);
 			i++;
+		} else if (!strcmp(a, "--reps") && v) {
+			reps = atoi(v);
+			if (reps < 1 || reps > MAXREPS)
+				die("bad --reps (1..64)", -EINVAL);
+			i++;
 		} else if (!strcmp(a, "--systems") && v) {
 			char *dup = strdup(v), *tok, *save;
 
@@ -493,104 +662,39 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	memset(bwr, 0, sizeof(bwr));
-	memset(lat, 0, sizeof(lat));
-	/* Size by size, every system, so drifting load falls on all alike. */
-	for (int z = 0; z < nsizes; z++)
-		for (int k = 0; k < NSYS; k++)
-			if (want[k] && k != S_TCP_SPIN) {
-				fprintf(stderr, "bw %s %s\n", sys_name[k],
+	bwr = calloc((size_t)reps, sizeof(*bwr));
+	lat = calloc((size_t)reps, sizeof(*lat));
+	if (!bwr || !lat)
+		die("calloc", -ENOMEM);
+	/* Repetition by repetition, size by size, every system, in an order
+	 * rotated each repetition: drifting load falls on all alike. */
+	for (int r = 0; r < reps; r++) {
+		for (int z = 0; z < nsizes; z++)
+			for (int j = 0; j < NSYS; j++) {
+				int k = (j + r) % NSYS;
+
+				if (!want[k] || k == S_TCP_SPIN)
+					continue;
+				fprintf(stderr, "rep %d: bw %s %s\n", r + 1, sys_name[k],
 					bench_size_str(sizes[z], hs, sizeof(hs)));
-				bwr[k][z] = run((enum sys)k, true, sizes[z]);
+				bwr[r][k][z] = run((enum sys)k, true, sizes[z]);
 			}
-	for (int k = 0; k < NSYS; k++)
-		if (want[k]) {
-			fprintf(stderr, "lat %s\n", sys_name[k]);
-			lat[k] = run((enum sys)k, false, 64);
-		}
+		for (int j = 0; j < NSYS; j++) {
+			int k = (j + r) % NSYS;
 
-	if (!strcmp(format, "csv")) {
-		printf("system,test,size,mb_s,lat_p50_us,lat_avg_us,transport\n");
-		for (int k = 0; k < NSYS; k++) {
-			for (int z = 0; z < nsizes; z++)
-				if (bwr[k][z].ok)
-					printf("%s,stream_bw,%zu,%.1f,,,%d\n", sys_name[k], sizes[z], bwr[k][z].mb_s,
-					       bwr[k][z].transport);
-			if (lat[k].ok)
-				printf("%s,rtt_lat,64,,%.2f,%.2f,%d\n", sys_name[k], lat[k].p50_us, lat[k].avg_us,
-				       lat[k].transport);
+			if (!want[k])
+				continue;
+			fprintf(stderr, "rep %d: lat %s\n", r + 1, sys_name[k]);
+			lat[r][k] = run((enum sys)k, false, 64);
 		}
-		return 0;
 	}
-	if (!strcmp(format, "json")) {
-		bool first = true;
-
-		printf("[");
-		for (int k = 0; k < NSYS; k++) {
-			for (int z = 0; z < nsizes; z++)
-				if (bwr[k][z].ok) {
-					printf("%s\n {\"system\": \"%s\", \"test\": \"stream_bw\", \"size\": %zu, "
-					       "\"mb_s\": %.1f}", first ? "" : ",", sys_name[k], sizes[z], bwr[k][z].mb_s);
-					first = false;
-				}
-			if (lat[k].ok) {
-				printf("%s\n {\"system\": \"%s\", \"test\": \"rtt_lat\", \"size\": 64, "
-				       "\"lat_p50_us\": %.2f, \"lat_avg_us\": %.2f}", first ? "" : ",", sys_name[k],
-				       lat[k].p50_us, lat[k].avg_us);
-				first = false;
-			}
-		}
-		printf("\n]\n");
-		return 0;
-	}
-	printf("Streaming bandwidth, MB/s (10^6 B/s), %llu MiB per size\n%-14s",
-	       (unsigned long long)(budget >> 20), "");
-	for (int z = 0; z < nsizes; z++)
-		printf("%12s", bench_size_str(sizes[z], hs, sizeof(hs)));
-	printf("\n");
-	for (int k = 0; k < NSYS; k++) {
-		if (!want[k] || k == S_TCP_SPIN)
-			continue;
-		printf("%-14s", sys_name[k]);
-		for (int z = 0; z < nsizes; z++) {
-			if (bwr[k][z].ok)
-				printf("%12.0f", bwr[k][z].mb_s);
-			else
-				printf("%12s", "n/a");
-		}
-		printf("\n");
-	}
-	printf("\n64-byte round trips, one-way us (half the RTT): median, mean; %u round trips\n", lat_iters);
-	for (int k = 0; k < NSYS; k++)
-		if (want[k])
-			printf("%-14s %8.2f %8.2f%s\n", sys_name[k], lat[k].p50_us, lat[k].avg_us,
-			       lat[k].ok ? "" : "  (failed)");
-	printf("\nRatios and targets (issue 6)\n");
-	for (int z = 0; z < nsizes; z++) {
-		const char *zs = bench_size_str(sizes[z], hs, sizeof(hs));
-
-		if (bwr[S_TCP][z].ok && bwr[S_STREAM_TCP][z].ok)
-			printf("  %-8s stream-tcp   / tcp  %5.2fx  (target >= 1.0 for large transfers)\n",
-			       zs, bwr[S_STREAM_TCP][z].mb_s / bwr[S_TCP][z].mb_s);
-		if (bwr[S_TCP][z].ok && bwr[S_STREAM_LOCAL][z].ok)
-			printf("  %-8s stream-local / tcp  %5.2fx  (target >= 1.5)\n", zs,
-			       bwr[S_STREAM_LOCAL][z].mb_s / bwr[S_TCP][z].mb_s);
-		if (bwr[S_UNIX][z].ok && bwr[S_STREAM_LOCAL][z].ok)
-			printf("  %-8s stream-local / unix %5.2fx\n", zs,
-			       bwr[S_STREAM_LOCAL][z].mb_s / bwr[S_UNIX][z].mb_s);
-		if (bwr[S_TCP][z].ok && bwr[S_STREAM_UNIX][z].ok)
-			printf("  %-8s stream-unix  / tcp  %5.2fx  (the move without the rings)\n",
-			       zs, bwr[S_STREAM_UNIX][z].mb_s / bwr[S_TCP][z].mb_s);
-	}
-	for (int k = S_STREAM_TCP; k <= S_STREAM_COPY; k++) {
-		if (!lat[k].ok)
-			continue;
-		if (lat[S_TCP].ok)
-			printf("  64 B RTT %-12s / tcp (blocking)  %5.2fx  (target <= 1.2)\n", sys_name[k],
-			       lat[k].p50_us / lat[S_TCP].p50_us);
-		if (lat[S_TCP_SPIN].ok)
-			printf("  64 B RTT %-12s / tcp-spin        %5.2fx\n", sys_name[k],
-			       lat[k].p50_us / lat[S_TCP_SPIN].p50_us);
-	}
+	if (!strcmp(format, "csv"))
+		print_csv();
+	else if (!strcmp(format, "json"))
+		print_json();
+	else
+		print_table();
+	free(bwr);
+	free(lat);
 	return 0;
 }
