@@ -75,11 +75,17 @@ int san_stream_listen(san_provider *p, const char *addr, const struct san_stream
 		      san_stream_listener **l_out);
 /* The bound address (TCP or Unix) as san_listener_addr. */
 int san_stream_listener_addr(san_stream_listener *l, char *buf, size_t len);
-/* Accepts one stream: the SAN handshake, then the stream's own (docs/
- * stream.md), including the move to a Unix socket. timeout_ms -1: forever.
- * Returns 0, -ETIMEDOUT, -EPROTO (not a libsan stream peer), -ECONNRESET,
- * -ENOMEM (no pool memory for the message regions), or an error of
- * san_accept. */
+/* Accepts one stream whose handshake (the SAN one, then the stream's own,
+ * including the move to a Unix socket: docs/stream.md §7) completes within
+ * timeout_ms (-1: wait forever; 0: only what is ready now). Handshakes not
+ * finished yet stay with the listener for later calls (up to 64, each for
+ * at most 10 s, 15 s after an offer to move), so a stalled peer delays
+ * neither the call nor the peers behind it; several threads may accept on
+ * one listener. Returns 0, -ETIMEDOUT, -EPROTO (a peer that is not a
+ * libsan stream peer), -ECONNRESET (one that hung up in the handshake;
+ * -ETIMEDOUT also for one that stalled to its deadline), -ENOMEM (no pool
+ * memory for the message regions), or an error of san_accept; a failed
+ * peer is gone, call again for the next. */
 int san_stream_accept(san_stream_listener *l, int timeout_ms, san_stream **s_out);
 void san_stream_listener_close(san_stream_listener *l);
 
