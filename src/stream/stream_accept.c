@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,8 @@
 #define ACC_SLICE_MS 2    /* longest sleep while handshakes are under way (new
 			   * connections are looked for between sleeps) */
 #define ACC_IDLE_MS 100   /* longest sleep in san_accept with none under way */
+#define ACC_SPIN_NS (300ull * 1000) /* after a handshake moved, look again (without
+				     * sleeping) this long */
 
 enum acc_state {
 	A_FREE,
@@ -417,11 +420,23 @@ static void fd_pass(san_stream_listener *l, uint64_t now)
 
 /* ---- a pass, a wait ---- */
 
-/* Takes new connections while there is room, steps every handshake.
- * Returns 0, or the error of a connection that failed in the SAN
- * handshake (san_accept's), to report if no stream is ready. */
-static int acc_pass(san_stream_listener *l, uint64_t now)
+/* What the table looks like, to tell whether a pass changed anything. */
+static uint64_t acc_shape(const san_stream_listener *l)
 {
+	uint64_t h = (uint64_t)l->nfdc;
+
+	for (int i = 0; i < ACC_MAX; i++)
+		h = h * 31 + (uint64_t)l->acc[i].state * 7 + (uint64_t)l->acc[i].fetched;
+	return h;
+}
+
+/* Takes new connections while there is room, steps every handshake; sets
+ * *moved if anything changed. Returns 0, or the error of a connection that
+ * failed in the SAN handshake (san_accept's), to report if no stream is
+ * ready. */
+static int acc_pass(san_stream_listener *l, uint64_t now, bool *moved)
+{
+	uint64_t before = acc_shape(l);
 	int err = 0;
 	struct acc *a;
 	san_socket *sock;
@@ -444,6 +459,7 @@ static int acc_pass(san_stream_listener *l, uint64_t now)
 		if (l->acc[i].state != A_FREE && l->acc[i].state != A_READY &&
 		    l->acc[i].state != A_FAILED)
 			acc_step(l, &l->acc[i], now);
+	*moved = acc_shape(l) != before;
 	return err;
 }
 
@@ -554,7 +570,7 @@ static int acc_finish(san_stream_listener *l, struct acc *a, san_stream **s_out)
 
 int san_stream_accept(san_stream_listener *l, int timeout_ms, san_stream **s_out)
 {
-	uint64_t end;
+	uint64_t end, hot = 0;
 	struct acc done;
 	int rc;
 
@@ -564,12 +580,24 @@ int san_stream_accept(san_stream_listener *l, int timeout_ms, san_stream **s_out
 	pthread_mutex_lock(&l->mu);
 	for (;;) {
 		uint64_t now = san__now_ns();
+		bool moved;
 
-		rc = acc_pass(l, now);
+		rc = acc_pass(l, now, &moved);
+		if (moved)
+			hot = now + ACC_SPIN_NS;
 		if (acc_take(l, &done))
 			break;
 		if (!rc && now >= end)
 			rc = -ETIMEDOUT;
+		if (!rc && now < hot) {
+			/* A handshake just moved: its next message is some
+			 * microseconds away, a sleep and wake-up 20-25 us, and
+			 * the Unix listener is served only in a pass. */
+			pthread_mutex_unlock(&l->mu);
+			sched_yield();
+			pthread_mutex_lock(&l->mu);
+			continue;
+		}
 		if (!rc)
 			rc = acc_wait(l, end - now);
 		if (rc) {
