@@ -97,7 +97,9 @@ struct san_config {
 				      * call (as IBV_SEND_INLINE), not from the pinned pages
 				      * later: one system call less per message. The bytes
 				      * are the same unless the registration went stale
-				      * unseen (SAN_MONITOR=none). 0: never. At most 4096;
+				      * unseen (SAN_MONITOR=none). 0: never. (Pool memory,
+				      * san_dma_alloc, goes this way at any size: its
+				      * mapping never leaves the pinned pages.) At most 4096;
 				      * default 256. Never for data a peer reads (RDMA read
 				      * responses come from pinned pages). */
 };
@@ -113,6 +115,9 @@ struct san_stats {
 	uint64_t cached_regions; /* regions now in the cache (in use or not) */
 	uint64_t pinned_bytes;   /* bytes now pinned for registrations */
 	uint64_t keys_active;    /* RDMA keys now exposed to peers */
+	uint64_t tx_direct;      /* sends and RDMA writes whose payload went with their header in
+				  * one sendmsg() from the buffer's mapping: inline payloads
+				  * (SAN_INLINE_MAX) and pool memory (san_dma_alloc) */
 };
 
 /* Fills *c with defaults, then overrides from SAN_* environment variables.

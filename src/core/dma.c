@@ -249,6 +249,7 @@ static int chunk_new(san_provider *p, struct san_dma_pool *d, size_t len, struct
 		 * the caller; -ENOSPC (no NIC slot) too. */
 		return rc == -EFAULT ? rc : -ENOMEM;
 	}
+	c->mr->owned_map = true; /* before anyone can see the chunk */
 	c->base = (uintptr_t)a;
 	c->len = len;
 	c->kind = kind;

@@ -292,6 +292,7 @@ int san_get_stats(san_provider *p, struct san_stats *st_out)
 	st.unpins = ns.unpins;
 	st.pinned_bytes = ns.pinned_bytes;
 	st.keys_active = ns.keys_active;
+	st.tx_direct = ns.tx_direct;
 	*st_out = st;
 	return 0;
 }

@@ -14,6 +14,7 @@
 
 #include <san.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,12 @@ struct san_nic_mr {
 	 * is being processed. A key check waits for even before reading
 	 * stale (a munmap returns before its invalidation is done). */
 	const _Atomic uint64_t *inv_busy;
+	/* Set by the pools (core/dma.c) right after mem_reg: the mapping is
+	 * libsan's own and stays over the pinned pages as long as the mr
+	 * lives, so sending from the virtual address reads the same bytes as
+	 * a fixed-buffer write (nic_tx.c sends such payloads in the header's
+	 * sendmsg at any size). */
+	bool owned_map;
 };
 
 /* One element of a scatter/gather list, already checked against mr. */
@@ -69,6 +76,7 @@ enum san_nic_ep_state {
 
 struct san_nic_stats {
 	uint64_t pins, unpins, pinned_bytes, keys_active;
+	uint64_t tx_direct; /* frames whose payload went in the header's sendmsg */
 };
 
 struct san_nic_ops {

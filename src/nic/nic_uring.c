@@ -512,6 +512,7 @@ static void uring_stats(struct san_nic *n, struct san_nic_stats *st)
 	st->unpins = atomic_load(&nic->unpins);
 	st->pinned_bytes = atomic_load(&nic->pinned_bytes);
 	st->keys_active = atomic_load(&nic->keys_active);
+	st->tx_direct = atomic_load(&nic->tx_direct);
 }
 
 const struct san_nic_ops san__nic_uring_ops = {

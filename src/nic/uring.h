@@ -100,6 +100,7 @@ struct uring_nic {
 	unsigned slot_hint;
 
 	_Atomic uint64_t pins, unpins, pinned_bytes, keys_active;
+	_Atomic uint64_t tx_direct;   /* nic_tx.c: tx_sync_headers */
 
 	void *scratch;                /* kernel-written sink, never read */
 };
