@@ -172,7 +172,7 @@ static void acc_add(san_stream_listener *l, struct acc *a, san_socket *sock, boo
 			rc = san__hs_post_recv(&a->h, sock, a->hd, HS_RECV1);
 	}
 	if (rc)
-		acc_fail(l, a, rc == -ENOTCONN ? -ECONNRESET : rc);
+		acc_fail(l, a, san__hs_err(rc));
 }
 
 /* The peer's HELLO came: answer it, offering the move if it asked and we
@@ -198,7 +198,7 @@ static int acc_hello(san_stream_listener *l, struct acc *a, const struct ss_msg 
 	if (!rc)
 		rc = san__hs_send(&a->h, a->sock, a->hd, HS_SEND1, &r);
 	if (rc)
-		return rc == -ENOTCONN ? -ECONNRESET : rc;
+		return san__hs_err(rc);
 	a->sends_sock++;
 	a->state = offer ? A_OFFERED : A_REPLIED;
 	a->deadline = ms_from(now, offer ? HS_LOCAL_MS : HS_MS);
@@ -224,7 +224,7 @@ static int acc_move(san_stream_listener *l, struct acc *a, struct acc *u, uint64
 	if (!rc)
 		rc = san__hs_send(&a->h, a->ux, a->hd2, HS_SEND2, &t);
 	if (rc)
-		return rc == -ENOTCONN ? -ECONNRESET : rc;
+		return san__hs_err(rc);
 	a->sends_ux++;
 	/* Without a memfd the peer's fetch fails and it says STAY. */
 	if (shm)

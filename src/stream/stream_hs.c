@@ -63,7 +63,7 @@ int san__hs_poll(struct hs *h, san_socket *sock, int ms)
 	int n = san_poll(sock, &c, 1, ms);
 
 	if (n <= 0)
-		return n == -ENOTCONN ? -ECONNRESET : n;
+		return san__hs_err(n);
 	return hs_record(h, &c);
 }
 
@@ -84,7 +84,7 @@ int san__hs_reap(struct hs *h, san_socket *sock)
 		}
 	}
 	if (n < 0)
-		return n == -ENOTCONN ? -ECONNRESET : n;
+		return san__hs_err(n);
 	return sends;
 }
 
@@ -200,7 +200,7 @@ int san__hs_open(struct san_stream *s, san_socket *sock, const struct ss_hello *
 	if (rc) {
 		san_close(sock);
 		san__ss_free(s);
-		return rc == -ENOTCONN ? -ECONNRESET : rc;
+		return san__hs_err(rc);
 	}
 	s->transport = transport;
 	s->st.transport = transport;

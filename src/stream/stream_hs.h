@@ -8,6 +8,7 @@
 
 #include "stream/stream_int.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
@@ -32,6 +33,12 @@ struct hs {
 enum { HS_SEND1 = 0, HS_RECV1 = 1, HS_SEND2 = 2, HS_RECV2 = 3 };
 #define HS_AREA 1024
 
+
+/* A socket that closed under the handshake: the peer is gone. */
+static inline int san__hs_err(int rc)
+{
+	return rc == -ENOTCONN ? -ECONNRESET : rc;
+}
 
 static inline uint8_t *san__hs_area(struct hs *h, int a)
 {
