@@ -6,8 +6,10 @@
  * A listener keeps the handshakes under way in a table (ACC_MAX). Every
  * san_stream_accept call steps all of them without blocking — takes new
  * SAN connections, reads what came, answers — and returns the first one
- * that is done; in between it sleeps on their completion fds (or in
- * san_accept when the table is empty). So a peer that connects and says
+ * that is done. In between it passes again without sleeping for a moment
+ * after a handshake moved (its next message is microseconds away), then
+ * naps, 50 us doubling to 2 ms (or sleeps in san_accept when the table is
+ * empty). So a peer that connects and says
  * nothing, or asks for the local move and never makes it, costs a table
  * entry until its deadline, not the time of the peers behind it, and
  * timeout_ms bounds the call whatever the peers do.
@@ -27,7 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -35,8 +37,9 @@
 #define ACC_TOKEN_MAX 16  /* of them: Unix connections that have not shown a token yet */
 #define ACC_TOKEN_MS 1000 /* a Unix connection shows its token within this */
 #define ACC_FDC_MAX 8     /* memfd fetches under way */
-#define ACC_SLICE_MS 2    /* longest sleep while handshakes are under way (new
-			   * connections are looked for between sleeps) */
+#define ACC_SLICE_MS 2    /* longest sleep while handshakes are under way: their
+			   * steps and new connections are looked for between sleeps */
+#define ACC_NAP_MIN_NS (50ull * 1000) /* first sleep after a step; doubles up to the slice */
 #define ACC_IDLE_MS 100   /* longest sleep in san_accept with none under way */
 #define ACC_SPIN_NS (300ull * 1000) /* after a handshake moved, look again (without
 				     * sleeping) this long */
@@ -242,25 +245,12 @@ static struct acc *acc_offered(san_stream_listener *l, const uint8_t *token)
 	return NULL;
 }
 
-/* Drains the completion fd of sock (before its completions are looked
- * at: one that comes later signals it again). */
-static void efd_drain(san_socket *sock)
-{
-	int fd = sock ? san_socket_event_fd(sock) : -1;
-	eventfd_t v;
-
-	if (fd >= 0)
-		(void)eventfd_read(fd, &v);
-}
-
 /* Takes what came on a's connections and moves its handshake on. */
 static void acc_step(san_stream_listener *l, struct acc *a, uint64_t now)
 {
 	struct ss_msg m;
 	int n = 0, rc;
 
-	efd_drain(a->sock);
-	efd_drain(a->ux);
 	if (a->sock) {
 		n = san__hs_reap(&a->h, a->sock);
 		if (n < 0 && a->ux) {
@@ -483,27 +473,19 @@ static bool acc_take(san_stream_listener *l, struct acc *out)
 
 /* Sleeps until something may have happened, at most left_ns. With no
  * handshake under way, in san_accept (a connection it returns joins the
- * table); else on the completion fds of theirs and the memfd listener,
- * ACC_SLICE_MS at most. Returns 0 or an error of san_accept. */
-static int acc_wait(san_stream_listener *l, uint64_t left_ns)
+ * table). Else for idle_ns, on the memfd connections and listener only:
+ * the handshakes' own sockets have no descriptor to wait on (their
+ * completion fds would stay armed for the stream's life, a system call
+ * on every completion), so their next step waits for the next pass.
+ * Returns 0 or an error of san_accept. */
+static int acc_wait(san_stream_listener *l, uint64_t left_ns, uint64_t idle_ns)
 {
-	struct pollfd pfd[2 * ACC_MAX + ACC_FDC_MAX + 1];
-	int n = 0, rc = 0;
-	uint64_t slice = (uint64_t)ACC_SLICE_MS * 1000000;
+	struct pollfd pfd[ACC_FDC_MAX + 1];
+	int n = 0, rc;
 	bool busy = l->nfdc > 0;
 
-	for (int i = 0; i < ACC_MAX; i++) {
-		const struct acc *a = &l->acc[i];
-		int fd;
-
-		if (a->state == A_FREE)
-			continue;
-		busy = true;
-		if (a->sock && (fd = san_socket_event_fd(a->sock)) >= 0)
-			pfd[n++] = (struct pollfd){ fd, POLLIN, 0 };
-		if (a->ux && (fd = san_socket_event_fd(a->ux)) >= 0)
-			pfd[n++] = (struct pollfd){ fd, POLLIN, 0 };
-	}
+	for (int i = 0; i < ACC_MAX && !busy; i++)
+		busy = l->acc[i].state != A_FREE;
 	for (int i = 0; i < l->nfdc; i++)
 		pfd[n++] = (struct pollfd){ l->fdc[i].fd, POLLIN, 0 };
 	if (!busy) {
@@ -528,7 +510,12 @@ static int acc_wait(san_stream_listener *l, uint64_t left_ns)
 	pthread_mutex_unlock(&l->mu);
 	/* A descriptor closed meanwhile by another caller only ends the
 	 * sleep early. */
-	(void)poll(pfd, (nfds_t)n, (int)((SAN_MIN(left_ns, slice) + 999999) / 1000000));
+	{
+		uint64_t ns = SAN_MIN(left_ns, idle_ns);
+		struct timespec ts = { (time_t)(ns / 1000000000), (long)(ns % 1000000000) };
+
+		(void)ppoll(pfd, (nfds_t)n, &ts, NULL);
+	}
 	pthread_mutex_lock(&l->mu);
 	return 0;
 }
@@ -570,7 +557,7 @@ static int acc_finish(san_stream_listener *l, struct acc *a, san_stream **s_out)
 
 int san_stream_accept(san_stream_listener *l, int timeout_ms, san_stream **s_out)
 {
-	uint64_t end, hot = 0;
+	uint64_t end, hot = 0, idle = ACC_NAP_MIN_NS;
 	struct acc done;
 	int rc;
 
@@ -583,8 +570,10 @@ int san_stream_accept(san_stream_listener *l, int timeout_ms, san_stream **s_out
 		bool moved;
 
 		rc = acc_pass(l, now, &moved);
-		if (moved)
+		if (moved) {
 			hot = now + ACC_SPIN_NS;
+			idle = ACC_NAP_MIN_NS;
+		}
 		if (acc_take(l, &done))
 			break;
 		if (!rc && now >= end)
@@ -598,8 +587,10 @@ int san_stream_accept(san_stream_listener *l, int timeout_ms, san_stream **s_out
 			pthread_mutex_lock(&l->mu);
 			continue;
 		}
-		if (!rc)
-			rc = acc_wait(l, end - now);
+		if (!rc) {
+			rc = acc_wait(l, end - now, idle);
+			idle = SAN_MIN(idle * 2, (uint64_t)ACC_SLICE_MS * 1000000);
+		}
 		if (rc) {
 			pthread_mutex_unlock(&l->mu);
 			return rc;
