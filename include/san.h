@@ -118,6 +118,9 @@ struct san_stats {
 	uint64_t tx_direct;      /* sends and RDMA writes whose payload went with their header in
 				  * one sendmsg() from the buffer's mapping: inline payloads
 				  * (SAN_INLINE_MAX) and pool memory (san_dma_alloc) */
+	uint64_t rx_direct;      /* payloads up to 64 KiB for pool memory that a spinning
+				  * poller read with recv() into their place, not through
+				  * the ring */
 };
 
 /* Fills *c with defaults, then overrides from SAN_* environment variables.

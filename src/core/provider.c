@@ -293,6 +293,7 @@ int san_get_stats(san_provider *p, struct san_stats *st_out)
 	st.pinned_bytes = ns.pinned_bytes;
 	st.keys_active = ns.keys_active;
 	st.tx_direct = ns.tx_direct;
+	st.rx_direct = ns.rx_direct;
 	*st_out = st;
 	return 0;
 }

@@ -77,6 +77,7 @@ enum san_nic_ep_state {
 struct san_nic_stats {
 	uint64_t pins, unpins, pinned_bytes, keys_active;
 	uint64_t tx_direct; /* frames whose payload went in the header's sendmsg */
+	uint64_t rx_direct; /* payloads read by recv() into pool memory */
 };
 
 struct san_nic_ops {

@@ -266,6 +266,40 @@ static bool rx_may_sync(const struct uring_ep *ep)
 	       (ep->sync_pprev || ep->nic->nsync < URING_SYNC_MAX_EPS);
 }
 
+/* A payload whose place is pool memory (owned_map: its mapping is the
+ * pinned pages, as for tx_direct) by recv() into its address, while an app
+ * thread spins, as the header before it: the READ_FIXED's trip through the
+ * ring saved. Up to URING_LOWAT_MIN bytes (larger payloads are read behind
+ * a high mark). */
+static bool rx_may_sync_payload(const struct uring_ep *ep)
+{
+	return ep->rx_state == RX_PAYLOAD && ep->rx_left <= URING_LOWAT_MIN &&
+	       ep->rx_sge[ep->rx_idx].mr->owned_map && san__uring_spinning(ep->nic);
+}
+
+/* Returns true when it read something; else (nothing there yet, end of
+ * stream, an error) the ring's READ_FIXED takes over and reports it. */
+static bool rx_sync_payload(struct uring_ep *ep)
+{
+	const struct san_nic_sge *sg = &ep->rx_sge[ep->rx_idx];
+	size_t len = SAN_MIN(sg->len - ep->rx_off, ep->rx_left);
+	ssize_t r;
+
+	rx_set_lowat(ep, 0);
+	r = recv(ep->fd, (void *)(sg->addr + ep->rx_off), len, MSG_DONTWAIT);
+	if (r <= 0)
+		return false;
+	if (!ep->rx_placed)
+		atomic_fetch_add_explicit(&ep->nic->rx_direct, 1, memory_order_relaxed);
+	ep->rx_off += (size_t)r;
+	ep->rx_left -= (size_t)r;
+	ep->rx_placed += (size_t)r;
+	rx_normalize(ep);
+	if (!ep->rx_left)
+		rx_payload_done(ep);
+	return true;
+}
+
 /* lazy: a frame just ended (rx_cqe). Its peer most likely waits for our
  * answer rather than sending more, so a recv() now would find nothing and
  * only delay handing the completion to the app: the next pass looks. */
@@ -283,6 +317,10 @@ static void rx_step(struct uring_ep *ep, bool lazy)
 		 * bound. */
 		if (ep->resp_queued >= URING_MAX_RESP_QUEUED)
 			return;
+		if (rx_may_sync_payload(ep) && rx_sync_payload(ep)) {
+			lazy = ep->rx_state == RX_HDR; /* the frame ended */
+			continue;
+		}
 		if (!rx_may_sync(ep))
 			break;
 		if (lazy) {

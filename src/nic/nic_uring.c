@@ -513,6 +513,7 @@ static void uring_stats(struct san_nic *n, struct san_nic_stats *st)
 	st->pinned_bytes = atomic_load(&nic->pinned_bytes);
 	st->keys_active = atomic_load(&nic->keys_active);
 	st->tx_direct = atomic_load(&nic->tx_direct);
+	st->rx_direct = atomic_load(&nic->rx_direct);
 }
 
 const struct san_nic_ops san__nic_uring_ops = {

@@ -101,6 +101,7 @@ struct uring_nic {
 
 	_Atomic uint64_t pins, unpins, pinned_bytes, keys_active;
 	_Atomic uint64_t tx_direct;   /* nic_tx.c: tx_sync_headers */
+	_Atomic uint64_t rx_direct;   /* nic_rx.c: rx_sync_payload (payloads begun) */
 
 	void *scratch;                /* kernel-written sink, never read */
 };
