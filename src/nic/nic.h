@@ -37,9 +37,10 @@ struct san_nic_mr {
 	const _Atomic uint64_t *inv_busy;
 	/* Set by the pools (core/dma.c) right after mem_reg: the mapping is
 	 * libsan's own and stays over the pinned pages as long as the mr
-	 * lives, so sending from the virtual address reads the same bytes as
-	 * a fixed-buffer write (nic_tx.c sends such payloads in the header's
-	 * sendmsg at any size). */
+	 * lives, so the virtual address reaches the same bytes as a fixed
+	 * buffer: nic_tx.c sends such payloads in the header's sendmsg at any
+	 * size (tx_direct), nic_rx.c reads them with recv() while an app
+	 * thread spins (rx_may_sync_payload). */
 	bool owned_map;
 };
 
