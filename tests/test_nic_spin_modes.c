@@ -94,6 +94,8 @@ static int peer(void *arg, int ctl)
 		ps.h[i] = xt_reg(ps.s[i], ps.buf, len, SAN_MEM_READWRITE);
 
 	peer_spin(&ps, ctl, 0);
+	/* Every write of ours is acknowledged now, so placed. */
+	san_test_sync(ctl, "spun");
 
 	/* away: the parent is not calling libsan */
 	san_test_sync(ctl, "away");
@@ -214,6 +216,10 @@ int main(void)
 		post_recv(&sd, i);
 
 	spin(&sd, ctl, 0);
+	/* The last round's write went over another connection than its
+	 * message: it is placed once the peer saw it acknowledged (the
+	 * progress thread serves it while we wait here). */
+	san_test_sync(ctl, "spun");
 	for (int i = 0; i < NS; i++) {
 		/* the last round that wrote slot i: (r + 1) % NS == i */
 		uint32_t r = ROUNDS - 1;
