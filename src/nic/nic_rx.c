@@ -81,6 +81,17 @@ static void rx_payload_done(struct uring_ep *ep)
 		rx_frame_end(ep);
 }
 
+/* n bytes of the payload were placed (by the ring's read or by recv()). */
+static void rx_payload_got(struct uring_ep *ep, size_t n)
+{
+	ep->rx_off += n;
+	ep->rx_left -= n;
+	ep->rx_placed += n;
+	rx_normalize(ep);
+	if (!ep->rx_left)
+		rx_payload_done(ep);
+}
+
 static void rx_start_payload(struct uring_ep *ep, struct san_nic_sge *sge, int n, size_t len)
 {
 	ep->rx_sge = sge;
@@ -291,12 +302,7 @@ static bool rx_sync_payload(struct uring_ep *ep)
 		return false;
 	if (!ep->rx_placed)
 		atomic_fetch_add_explicit(&ep->nic->rx_direct, 1, memory_order_relaxed);
-	ep->rx_off += (size_t)r;
-	ep->rx_left -= (size_t)r;
-	ep->rx_placed += (size_t)r;
-	rx_normalize(ep);
-	if (!ep->rx_left)
-		rx_payload_done(ep);
+	rx_payload_got(ep, (size_t)r);
 	return true;
 }
 
@@ -409,12 +415,7 @@ void san__uring_rx_cqe(struct uring_ep *ep, unsigned idx, int res)
 			rx_header(ep);
 		break;
 	case RX_PAYLOAD:
-		ep->rx_off += (size_t)res;
-		ep->rx_left -= (size_t)res;
-		ep->rx_placed += (size_t)res;
-		rx_normalize(ep);
-		if (!ep->rx_left)
-			rx_payload_done(ep);
+		rx_payload_got(ep, (size_t)res);
 		break;
 	case RX_DRAIN:
 		ep->rx_drain_left -= (size_t)res;
