@@ -101,6 +101,13 @@ static uint64_t ms_from(uint64_t now, int ms)
 
 /* ---- entries ---- */
 
+/* An empty entry (A_FREE, no memfd). */
+static void acc_reset(struct acc *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->memfd = -1;
+}
+
 /* Closes what an entry holds (after a failure: san_close ends what is
  * still posted, R1.8) and frees it. */
 static void acc_close(san_stream_listener *l, struct acc *a)
@@ -113,8 +120,7 @@ static void acc_close(san_stream_listener *l, struct acc *a)
 		close(a->memfd);
 	if (a->h.page.addr)
 		san_dma_free(l->p, &a->h.page);
-	memset(a, 0, sizeof(*a));
-	a->memfd = -1;
+	acc_reset(a);
 }
 
 static void acc_fail(san_stream_listener *l, struct acc *a, int err)
@@ -151,8 +157,7 @@ static void acc_add(san_stream_listener *l, struct acc *a, san_socket *sock, boo
 {
 	int rc;
 
-	memset(a, 0, sizeof(*a));
-	a->memfd = -1;
+	acc_reset(a);
 	if (unix_move)
 		a->ux = sock;
 	else
@@ -463,8 +468,7 @@ static bool acc_take(san_stream_listener *l, struct acc *out)
 
 			if (a->state == (pass ? A_FAILED : A_READY)) {
 				*out = *a;
-				memset(a, 0, sizeof(*a));
-				a->memfd = -1;
+				acc_reset(a);
 				return true;
 			}
 		}
@@ -623,7 +627,7 @@ int san_stream_listen(san_provider *p, const char *addr, const struct san_stream
 	l->p = p;
 	pthread_mutex_init(&l->mu, NULL);
 	for (int i = 0; i < ACC_MAX; i++)
-		l->acc[i].memfd = -1;
+		acc_reset(&l->acc[i]);
 	/* The move to a Unix socket: an abstract name nobody can guess (and
 	 * only this host, in this network namespace, can reach). Without it
 	 * the listener still works, over TCP only. */
